@@ -1,0 +1,73 @@
+# netobs.cilium - developer entry points.  `make test` is what CI runs (.ci/run).
+#
+# Needs only Python 3.11, pip and a reachable package index. Everything else is installed here:
+#   .venv/                              pinned test tooling (requirements-dev.txt)
+#   .cache/collections/                 kubernetes.core (Galaxy, else the pinned `ansible` wheel on PyPI)
+#                                       + netobs/cilium -> this checkout (symlink, for ansible and pytest)
+#   ~/.cache/netobs-cilium/sanity/      real copy of the collection for ansible-test (see scripts/sanity_tree.py)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+COLLECTIONS := .cache/collections
+# The community `ansible` package that bundles kubernetes.core 6.x (used only when Galaxy is unreachable).
+ANSIBLE_WHEEL_VERSION ?= 12.3.0
+GALAXY_TIMEOUT ?= 20
+GATE_JOBS ?= 1
+
+VENV_STAMP := $(VENV)/.installed
+KCORE_STAMP := $(COLLECTIONS)/ansible_collections/kubernetes/core/MANIFEST.json
+SELF_LINK := $(COLLECTIONS)/ansible_collections/netobs/cilium
+
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+export ANSIBLE_NOCOLOR := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean
+
+help: ## Show the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(KCORE_STAMP): requirements.yml $(VENV_STAMP)
+	$(BIN)/python scripts/get_kubernetes_core.py $(COLLECTIONS) $(ANSIBLE_WHEEL_VERSION) $(GALAXY_TIMEOUT)
+	touch $@
+
+$(SELF_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+deps: $(VENV_STAMP) $(KCORE_STAMP) $(SELF_LINK) ## Create .venv, install pinned tooling and kubernetes.core
+
+test: deps ## Run every gate (sanity, lint, pytest, syntax, yamllint); non-zero if any fails
+	$(BIN)/python scripts/gates.py --jobs $(GATE_JOBS) all
+
+sanity: deps ## ansible-test sanity (all tests, no ignore file)
+	$(BIN)/python scripts/gates.py sanity
+
+lint: deps ## ansible-lint, production profile, offline
+	$(BIN)/python scripts/gates.py lint
+
+unit: deps ## pytest over tests/ (unit + integration)
+	$(BIN)/python scripts/gates.py pytest
+
+pytest: unit
+
+syntax: deps ## ansible-playbook --syntax-check and molecule syntax
+	$(BIN)/python scripts/gates.py syntax
+
+yamllint: deps ## yamllint on the repository's YAML
+	$(BIN)/python scripts/gates.py yamllint
+
+clean: ## Remove the virtualenv, caches, build output and reports
+	rm -rf $(VENV) .cache build dist reports tests/output .pytest_cache .hypothesis netobs-cilium-*.tar.gz
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
