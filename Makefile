@@ -68,6 +68,19 @@ syntax: deps ## ansible-playbook --syntax-check and molecule syntax
 yamllint: deps ## yamllint on the repository's YAML
 	$(BIN)/python scripts/gates.py yamllint
 
+demo: deps ## The main job: a compliance run over the shipped capture of the reference experiment -> reports/
+	$(BIN)/python scripts/demo.py
+
+e2e: deps ## End to end on kind (needs docker, kind, helm, kubectl): molecule test -s kind
+	$(BIN)/python scripts/e2e_preflight.py
+	$(BIN)/molecule test -s kind
+
+bench-flows: deps ## Benchmark: capture parse+aggregate vs jq (LINES=1000000)
+	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000)
+
+bench-events: deps ## Benchmark: drop_events_info vs kubectl on 200k Events
+	$(BIN)/python tests/perf/bench_drop_events.py
+
 clean: ## Remove the virtualenv, caches, build output and reports
 	rm -rf $(VENV) .cache build dist reports tests/output .pytest_cache .hypothesis netobs-cilium-*.tar.gz
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
