@@ -1,0 +1,478 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module netobs.cilium.hubble_flows_info: collect Hubble flows as drop evidence."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: hubble_flows_info
+short_description: Collect Cilium Hubble flows (dropped packets and their policy verdicts) as drop evidence
+version_added: 0.1.0
+description:
+  - Reads Hubble flows and turns them into structured drops and aggregated violations (the same shapes as
+    M(netobs.cilium.drop_events_info)), with what the collection could not see (nodes that did not answer,
+    events lost in the ring buffers, malformed lines).
+  - O(transport=relay) asks Hubble Relay over gRPC (C(observer.Observer/GetFlows)); the filters are sent to Relay
+    so only matching flows cross the wire, and Relay covers every node. O(relay_address=auto) reaches Relay
+    through a port-forward to the C(hubble-relay) Service via the Kubernetes API (no network path to the cluster needed).
+  - O(transport=exec) runs C(hubble observe --output jsonpb) (an argv list, never a shell) in the C(cilium-agent)
+    container of B(every) running Cilium agent pod (C(k8s-app=cilium)); each agent only knows its own node, so a
+    single C(kubectl exec ds/cilium) would miss the other nodes. Agents that do not answer are reported in
+    RV(nodes.unavailable) and make the result RV(partial).
+  - O(transport=file) reads saved C(hubble observe -o json) / C(-o jsonpb) output (a file or a directory, gzip
+    accepted) and applies the same filters locally.
+  - Read-only; never changes the cluster.
+author:
+  - netobs.cilium contributors (@netobs)
+requirements:
+  - grpcio and protobuf >= 7.35.1, < 8 (O(transport=relay))
+  - kubernetes >= 24.2.0 (Python client; for O(relay_address=auto) and O(transport=exec))
+  - websocket-client (port-forward and exec through the Kubernetes API)
+options:
+  transport:
+    description:
+      - How flows are read. V(relay) (Hubble Relay gRPC), V(exec) (C(hubble observe) in every agent pod) or
+        V(file) (saved captures from O(src)).
+    type: str
+    default: relay
+    choices: [relay, exec, file]
+  relay_address:
+    description:
+      - Hubble Relay gRPC address as C(host:port), for example V(127.0.0.1:4245) after
+        C(kubectl -n kube-system port-forward svc/hubble-relay 4245:80).
+      - V(auto) reads Service C(hubble-relay) in O(cilium_namespace), picks a Ready pod behind its selector,
+        resolves the target port (a named C(grpc) port to the container port) and port-forwards to it through the
+        Kubernetes API. The task fails with a clear message when the Service does not exist (Relay not enabled).
+    type: str
+    default: auto
+  cilium_namespace:
+    description: Namespace where Cilium (agents, Hubble Relay) runs.
+    type: str
+    default: kube-system
+  relay_tls:
+    description:
+      - Connect to Relay with TLS (Helm C(hubble.relay.tls.server.enabled=true); the Service then listens on 443).
+      - The Relay certificate is issued for C(*.hubble-relay.cilium.io); with O(relay_address=auto) and no
+        O(relay_server_name), V(ui.hubble-relay.cilium.io) is checked.
+    type: bool
+    default: false
+  relay_ca_cert:
+    description:
+      - PEM file with the CA that signed the Relay server certificate (Helm secret C(hubble-relay-server-certs),
+        key C(ca.crt)). Default is the system trust store.
+      - Not the O(ca_cert) of the Kubernetes API connection.
+    type: path
+  relay_client_cert:
+    description:
+      - PEM client certificate for mutual TLS (Helm C(hubble.relay.tls.server.mtls=true)). Needs O(relay_client_key).
+    type: path
+  relay_client_key:
+    description: PEM private key of O(relay_client_cert).
+    type: path
+  relay_server_name:
+    description:
+      - Name expected in the Relay certificate (TLS SNI and hostname check), for example V(ui.hubble-relay.cilium.io),
+        when it differs from the host in O(relay_address).
+    type: str
+    aliases: [server_name]
+  relay_validate_certs:
+    description:
+      - Verify the Relay server certificate (CA and name).
+      - V(false) skips B(both) checks; the connection is still encrypted, and a client certificate is still
+        presented for mTLS, but the server is not authenticated (O(relay_ca_cert) and O(relay_server_name) are
+        ignored). A warning says so.
+      - Independent of O(validate_certs), which is about the Kubernetes API.
+    type: bool
+    default: true
+  src:
+    description:
+      - Capture file or directory for O(transport=file) (C(hubble observe -o jsonpb) output, one JSON object per line;
+        C(*.json), C(*.jsonl), C(*.txt), C(*.gz) files of a directory are read in name order).
+    type: path
+  verdicts:
+    description:
+      - Flow verdicts to collect (case-insensitive) - V(DROPPED), V(AUDIT) (policy audit mode, would have been dropped),
+        V(FORWARDED), V(ERROR), V(REDIRECTED), V(TRACED), V(TRANSLATED).
+      - An empty list collects every verdict.
+    type: list
+    elements: str
+    default: [DROPPED]
+  namespaces:
+    description:
+      - Only flows whose source B(or) destination pod is in one of these namespaces (sent as two filters,
+        C(source_pod) and C(destination_pod) C(ns/) prefixes, like C(hubble observe --namespace)).
+    type: list
+    elements: str
+  from_pods:
+    description:
+      - Only flows from these pods, as C(namespace/pod-name-prefix) (V(cni-test/netshot)), C(namespace/) (whole
+        namespace) or C(/prefix) (any namespace).
+    type: list
+    elements: str
+  to_pods:
+    description: Only flows to these pods (same forms as O(from_pods)).
+    type: list
+    elements: str
+  from_labels:
+    description:
+      - Only flows whose source matches one of these Kubernetes label selectors (V(run=netshot), V(app in (a,b)),
+        V(k8s:app=nginx,tier!=db)); a key without a source prefix matches any Cilium label source.
+    type: list
+    elements: str
+  to_labels:
+    description: Only flows whose destination matches one of these label selectors.
+    type: list
+    elements: str
+  drop_reasons:
+    description:
+      - Only flows with these drop reasons (Hubble DropReason names, case-insensitive), for example V(POLICY_DENIED)
+        (no allow rule), V(POLICY_DENY) (explicit deny rule), V(AUTH_REQUIRED).
+    type: list
+    elements: str
+  since:
+    description:
+      - Only flows at or after this time - a duration before now (V(15m), V(1h30m), V(90s)) or an RFC 3339 timestamp.
+      - Without O(since) and O(last), everything still in the ring buffers is read.
+    type: str
+  until:
+    description: Only flows at or before this time (same forms as O(since)). Not with O(follow_for).
+    type: str
+  last:
+    description:
+      - Only the last N matching flows B(of each node) (Hubble semantics). Not with O(since)/O(until).
+    type: int
+  follow_for:
+    description:
+      - Keep collecting new flows for this many seconds, then return (for example while a test generates traffic).
+      - Relay streams them live; with O(transport=exec) the module waits, then reads the window from every agent
+        (flows overwritten meanwhile in a busy ring buffer show up as RV(lost_events)).
+    type: float
+  max_drops:
+    description:
+      - Maximum number of individual drops returned in RV(drops) (violations always cover every drop). V(0) returns all.
+    type: int
+    default: 100
+  timeout:
+    description:
+      - Seconds allowed for the query (gRPC deadline for Relay, added to O(follow_for); per agent pod for O(transport=exec)).
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs normally in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - netobs.cilium.cilium
+notes:
+  - Kubernetes API connection options (O(kubeconfig), O(context), O(host), O(api_key), O(ca_cert), O(client_cert),
+    O(client_key), O(validate_certs), ... and the C(K8S_AUTH_*) variables) are only used for O(relay_address=auto) and
+    O(transport=exec). The Relay TLS options are the C(relay_*) ones.
+  - "RBAC: O(relay_address=auto) needs C(get) on services, C(list) on pods and C(create)/C(get) on pods/portforward in
+    O(cilium_namespace); O(transport=exec) needs C(list) on pods and C(create)/C(get) on pods/exec there. See
+    C(docs/rbac/hubble-relay-portforward.yml) and C(docs/rbac/hubble-exec.yml) in the collection."
+  - Hubble keeps a bounded ring buffer per node (4095 flows by default); older flows are gone. Lost events reported by
+    Hubble are returned in RV(lost_events).
+seealso:
+  - module: netobs.cilium.drop_events_info
+"""
+
+EXAMPLES = r"""
+- name: Dropped flows of the last 15 minutes through Hubble Relay (port-forward through the API)
+  netobs.cilium.hubble_flows_info:
+    since: 15m
+  register: flows
+
+- name: Policy drops in one namespace, from the netshot pod to nginx
+  netobs.cilium.hubble_flows_info:
+    namespaces:
+      - cni-test
+    from_labels:
+      - run=netshot
+    to_pods:
+      - cni-test/nginx-
+    drop_reasons:
+      - POLICY_DENIED
+      - POLICY_DENY
+
+- name: Relay reachable directly, TLS with the Relay CA
+  netobs.cilium.hubble_flows_info:
+    relay_address: hubble-relay.example.internal:443
+    relay_tls: true
+    relay_ca_cert: /etc/netobs/hubble-relay-ca.crt
+    relay_server_name: ui.hubble-relay.cilium.io
+
+- name: Relay with mutual TLS (hubble.relay.tls.server.mtls=true)
+  netobs.cilium.hubble_flows_info:
+    relay_address: 127.0.0.1:4245
+    relay_tls: true
+    relay_ca_cert: /etc/netobs/hubble-relay-ca.crt
+    relay_client_cert: /etc/netobs/hubble-client.crt
+    relay_client_key: /etc/netobs/hubble-client.key
+    relay_server_name: ui.hubble-relay.cilium.io
+
+- name: No Relay - run hubble observe in every Cilium agent pod
+  netobs.cilium.hubble_flows_info:
+    transport: exec
+    cilium_namespace: kube-system
+    last: 500
+  register: flows
+
+- name: Fail when an agent did not answer
+  ansible.builtin.assert:
+    that:
+      - not flows.partial
+    fail_msg: "Nodes without data: {{ flows.nodes.unavailable }}"
+
+- name: Analyse a saved capture (hubble observe --all -o jsonpb > flows.jsonl)
+  netobs.cilium.hubble_flows_info:
+    transport: file
+    src: /var/tmp/captures/flows.jsonl
+    max_drops: 0
+
+- name: Policy audit mode - what would have been dropped
+  netobs.cilium.hubble_flows_info:
+    verdicts:
+      - AUDIT
+    since: 1h
+
+- name: Watch for 30 seconds while a probe runs
+  netobs.cilium.hubble_flows_info:
+    namespaces:
+      - cni-test
+    follow_for: 30
+
+- name: Same connection settings for every netobs.cilium module
+  module_defaults:
+    group/netobs.cilium.cilium:
+      kubeconfig: "{{ lookup('ansible.builtin.env', 'HOME') }}/.kube/config"
+      context: kind-kind
+  block:
+    - name: Dropped flows through Relay
+      netobs.cilium.hubble_flows_info:
+        since: 1h
+      register: relay_flows
+"""
+
+RETURN = r"""
+drops:
+  description:
+    - Individual matching flows as Drop records of the collection's evidence model (time, node, direction, verdict,
+      reason, protocol, port, source/destination endpoints with labels and identities, policies named by the flow,
+      evidence reference with the flow uuid), at most O(max_drops), in stream order.
+  returned: always
+  type: list
+  elements: dict
+drops_truncated:
+  description: True when more flows matched than O(max_drops) allowed in RV(drops).
+  returned: always
+  type: bool
+  sample: false
+violations:
+  description:
+    - Drops aggregated per direction, source workload, destination, protocol/port and reason (evidence model Violation
+      records). A policy-verdict flow and the drop flow of the same packet count once.
+  returned: always
+  type: list
+  elements: dict
+flows_total:
+  description: Matching flows received (after the filters), including those beyond O(max_drops).
+  returned: always
+  type: int
+  sample: 7
+nodes:
+  description: Which nodes answered.
+  returned: always
+  type: dict
+  contains:
+    seen:
+      description: Nodes that answered (Relay C(NODE_CONNECTED), agents whose C(hubble observe) succeeded) or appear in the data.
+      type: list
+      elements: str
+    expected:
+      description:
+        - Nodes that should have answered (Relay's node list, the nodes of the agent pods). Empty for O(transport=file).
+      type: list
+      elements: str
+    unavailable:
+      description: Nodes that did not answer, each with C(name), C(pod) (exec) and C(reason).
+      type: list
+      elements: dict
+lost_events:
+  description: Events Hubble reported as lost (ring buffer or queue overflow) - flows that were never seen.
+  returned: always
+  type: dict
+  contains:
+    total:
+      description: Sum of C(num_events_lost).
+      type: int
+    by_source:
+      description: Per source (C(HUBBLE_RING_BUFFER), C(OBSERVER_EVENTS_QUEUE), C(PERF_EVENT_RING_BUFFER)).
+      type: dict
+    by_node:
+      description: Per node.
+      type: dict
+malformed:
+  description: Lines or records that could not be decoded.
+  returned: always
+  type: dict
+  contains:
+    count:
+      description: How many.
+      type: int
+    lines:
+      description: Line numbers of the first ones (per input).
+      type: list
+      elements: int
+    samples:
+      description: File (or C(exec:<ns>/<pod>)), line and error of the first ones.
+      type: list
+      elements: dict
+coverage:
+  description:
+    - What the evidence covers (evidence model Coverage record - lines read, flows, drops, lost events, node status,
+      time span seen) plus C(transport), C(since) and C(until) (resolved, RFC 3339).
+  returned: always
+  type: dict
+aggregation:
+  description: Aggregation counters (C(drops_in), C(pairs_collapsed), ...).
+  returned: always
+  type: dict
+partial:
+  description: True when some of the data could not be read (a node or agent did not answer). See RV(partial_reasons).
+  returned: always
+  type: bool
+  sample: false
+partial_reasons:
+  description: Why RV(partial) is true.
+  returned: always
+  type: list
+  elements: str
+query:
+  description: The effective query (normalised filters, resolved times).
+  returned: always
+  type: dict
+filters:
+  description: The Hubble FlowFilters that were sent (Relay whitelist, C(hubble observe --allowlist)) or applied locally.
+  returned: always
+  type: list
+  elements: dict
+transport:
+  description: The transport used.
+  returned: always
+  type: str
+  sample: relay
+relay_address:
+  description: The Relay address used (for V(auto), the Service, pod and port that were port-forwarded).
+  returned: when O(transport=relay)
+  type: str
+argv:
+  description: The C(hubble observe) command run in every agent pod.
+  returned: when O(transport=exec)
+  type: list
+  elements: str
+api_requests:
+  description: Requests sent to the Kubernetes API (retries included).
+  returned: when the Kubernetes API was used
+  type: int
+"""
+
+import copy
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay, hubble_transports, kube_api
+
+
+def argument_spec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        transport=dict(type='str', default='relay', choices=['relay', 'exec', 'file']),
+        relay_address=dict(type='str', default='auto'),
+        cilium_namespace=dict(type='str', default='kube-system'),
+        relay_tls=dict(type='bool', default=False),
+        relay_ca_cert=dict(type='path'),
+        relay_client_cert=dict(type='path'),
+        relay_client_key=dict(type='path', no_log=False),
+        relay_server_name=dict(type='str', aliases=['server_name']),
+        relay_validate_certs=dict(type='bool', default=True),
+        src=dict(type='path'),
+        verdicts=dict(type='list', elements='str', default=['DROPPED']),
+        namespaces=dict(type='list', elements='str'),
+        from_pods=dict(type='list', elements='str'),
+        to_pods=dict(type='list', elements='str'),
+        from_labels=dict(type='list', elements='str'),
+        to_labels=dict(type='list', elements='str'),
+        drop_reasons=dict(type='list', elements='str'),
+        since=dict(type='str'),
+        until=dict(type='str'),
+        last=dict(type='int'),
+        follow_for=dict(type='float'),
+        max_drops=dict(type='int', default=100),
+        timeout=dict(type='int', default=30),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_if=[('transport', 'file', ('src',))],
+                           required_together=[('relay_client_cert', 'relay_client_key')])
+    params = module.params
+    transport = params['transport']
+    uses_api = transport == 'exec' or (transport == 'relay' and params['relay_address'] == 'auto')
+    if transport == 'relay':
+        missing = hubble_relay.missing_libraries()
+        if missing:
+            module.fail_json(msg=missing_required_lib(' and '.join(missing)),
+                             exception=hubble_relay.GRPC_IMPORT_ERROR or hubble_relay.pb.PROTOBUF_IMPORT_ERROR)
+    if uses_api and not kube_api.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
+    api = None
+    try:
+        tls = None
+        if transport == 'relay':
+            tls = hubble_relay.TLSOptions(enabled=params['relay_tls'], ca_cert=params['relay_ca_cert'],
+                                          client_cert=params['relay_client_cert'], client_key=params['relay_client_key'],
+                                          server_name=params['relay_server_name'], validate_certs=params['relay_validate_certs'])
+        if uses_api:
+            api = kube_api.KubeAPI.from_module(module)
+        result, collection = hubble_transports.collect(
+            transport=transport, api=api, src=params['src'], relay_address=params['relay_address'],
+            cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
+            verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],
+            from_labels=params['from_labels'], to_labels=params['to_labels'], drop_reasons=params['drop_reasons'],
+            since=params['since'], until=params['until'], last=params['last'], follow_for=params['follow_for'])
+    except hubble_relay.HubbleError as exc:
+        extra = {'api_requests': api.request_count} if api is not None else {}
+        if exc.code:
+            extra['grpc_status'] = exc.code
+        module.fail_json(msg=str(exc), **extra)
+    except kube_api.KubeAPIError as exc:
+        extra = {'api_requests': api.request_count} if api is not None else {}
+        if exc.rbac:
+            extra['missing_permission'] = exc.rbac
+        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason, **extra)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg='Unexpected error while collecting Hubble flows: %s' % exc, exception=traceback.format_exc())
+    for warning in collection.warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
