@@ -72,8 +72,8 @@ demo: deps ## The main job: a compliance run over the shipped capture of the ref
 	$(BIN)/python scripts/demo.py
 
 e2e: deps ## End to end on kind (needs docker, kind, helm, kubectl): molecule test -s kind
-	$(BIN)/python scripts/e2e_preflight.py
-	$(BIN)/molecule test -s kind
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/e2e_preflight.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test -s kind
 
 bench-flows: deps ## Benchmark: capture parse+aggregate vs jq (LINES=1000000)
 	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000)
