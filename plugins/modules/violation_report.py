@@ -1,0 +1,455 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module netobs.cilium.violation_report: judge drop evidence against expectations and write compliance reports."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: violation_report
+short_description: Judge drop evidence against expectations and write compliance reports (JSON, JUnit, Markdown, HTML)
+version_added: 0.1.0
+description:
+  - Merges the violations of several M(netobs.cilium.drop_events_info) and M(netobs.cilium.hubble_flows_info) results
+    (by violation key), attributes each one to the policies and rules responsible (with a policy snapshot), judges
+    expectations (C(expect=deny|allow)) and writes a versioned report in up to four formats under O(dest).
+  - "Verdicts per expectation: C(control_proven) (expected deny observed, pass), C(control_unproven) (expected deny not
+    observed, fail), C(outage_risk) (expected allow dropped, or predicted denied by the current policies, fail),
+    C(unexpected_allow) (allowed flows or probes show traffic that must be denied, fail), C(allow_observed) and
+    C(allow_not_contradicted) (pass). A violation that matches no expectation is C(unreviewed) and counts as unexpected."
+  - The report says what the run could not see (coverage) - sampled and expiring PacketDrop Events, Hubble lost events,
+    unavailable nodes, malformed input, partial collections.
+  - Files are only rewritten when their content changes; the generation time is kept out of the content hash, so a
+    second run over the same evidence reports C(changed=false). Check mode writes nothing and returns RV(would_write).
+  - With O(rollup), reads several JSON reports instead and writes a fleet roll-up (cluster x verdict) as JSON, Markdown and HTML.
+author:
+  - netobs.cilium contributors (@netobs)
+requirements:
+  - PyYAML (expectations and snapshot files in YAML)
+  - kubernetes >= 24.2.0 (Python client; only for O(snapshot_live))
+options:
+  evidence:
+    description:
+      - Registered results of M(netobs.cilium.drop_events_info) and M(netobs.cilium.hubble_flows_info).
+      - Their C(violations) are merged by key; their C(drops) provide evidence samples, labels and, for results collected
+        with C(verdicts) such as V(FORWARDED), the allowed traffic that can contradict a C(deny) expectation
+        (policy-verdict flows only, so replies are never counted).
+      - Skipped results are ignored; failed results are listed in the coverage notes.
+    type: list
+    elements: dict
+    default: []
+  snapshot:
+    description:
+      - Policy snapshot as Kubernetes objects - a C(List), or a mapping of lists of objects (for example with keys
+        C(namespaces), C(pods) and C(policies)) - of Namespaces, Pods, Nodes, ReplicaSets, NetworkPolicies,
+        CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies.
+      - Mutually exclusive with O(snapshot_src) and O(snapshot_live).
+    type: dict
+  snapshot_src:
+    description:
+      - Files or directories with saved C(kubectl get ... -o yaml|json) output of the same object kinds as O(snapshot).
+    type: list
+    elements: path
+  snapshot_live:
+    description:
+      - Read the snapshot from the cluster through the Kubernetes API (the kubernetes.core connection options apply).
+      - Needs C(list) on namespaces, pods and networkpolicies; nodes, replicasets and the Cilium policy CRDs are read when allowed.
+    type: bool
+    default: false
+  snapshot_namespaces:
+    description: With O(snapshot_live), read pods, ReplicaSets and namespaced policies of these namespaces only.
+    type: list
+    elements: str
+  expectations:
+    description:
+      - Expectations as a list of entries (C(name), C(from), C(to), C(port), C(protocol), C(expect), C(controls),
+        C(description)); see C(docs/expectations.md). Mutually exclusive with O(expectations_file).
+    type: list
+    elements: dict
+  expectations_file:
+    description: YAML or JSON expectations file (C(schema_version) and C(expectations)).
+    type: path
+  probes:
+    description:
+      - Connection probe results, each C({name, from, to, port, protocol, outcome}) with C(outcome) V(allowed) or V(denied)
+        (or C(succeeded) true/false). An item with a C(probes) list (such as C(cni_test_result)) is expanded.
+      - A successful probe of traffic that must be denied is an C(unexpected_allow); a failed probe of traffic that must be
+        allowed is an C(outage_risk).
+    type: list
+    elements: raw
+  baseline:
+    description:
+      - A previous JSON report of the same cluster. The report then lists new, resolved and persisting violations and
+        expectation verdict changes. A missing file gives a warning and no diff (the first scheduled run).
+      - It may be the JSON report this task rewrites; it is read before anything is written.
+    type: path
+  cluster:
+    description: Name of the cluster in the report.
+    type: str
+    default: default
+  dest:
+    description: Directory the reports are written to (created when missing).
+    type: path
+    required: true
+  basename:
+    description: File name without extension; defaults to V(compliance) (reports) or V(fleet) (roll-ups).
+    type: str
+  formats:
+    description:
+      - Formats to write - V(json) (C(<basename>.json)), V(junit) (C(<basename>.junit.xml)), V(markdown) (C(<basename>.md)),
+        V(html) (C(<basename>.html), self-contained, no JavaScript). Roll-ups ignore V(junit).
+    type: list
+    elements: str
+    choices: [json, junit, markdown, html]
+    default: [json, junit, markdown, html]
+  fail_on:
+    description:
+      - V(none) never fails on findings. V(unexpected) fails when there are outage risks, unexpected allows or unreviewed
+        violations. V(any) also fails on unproven controls. The reports are written before the task fails.
+    type: str
+    choices: [none, unexpected, any]
+    default: none
+  emitter_interval:
+    description: The emitter interval of the cluster (C(hubble.dropEventEmitter.interval)), stated in the sampling note.
+    type: str
+  event_ttl:
+    description: The API server event TTL (C(--event-ttl)), stated in the coverage notes.
+    type: str
+    default: 1h
+  max_evidence:
+    description: Evidence samples kept per violation (1-50).
+    type: int
+    default: 5
+  max_findings:
+    description: Findings returned in RV(findings) (the reports always hold all of them).
+    type: int
+    default: 20
+  rollup:
+    description:
+      - JSON reports to roll up into one fleet view (cluster x verdict, expectation x cluster). When set, O(evidence),
+        snapshots, expectations, probes and O(baseline) must not be given.
+    type: list
+    elements: path
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written; RV(would_write) lists the files that would change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - netobs.cilium.cilium
+notes:
+  - The connection options are only used with O(snapshot_live).
+  - Reports contain pod, namespace and policy names and IP addresses of the cluster; store them accordingly.
+seealso:
+  - module: netobs.cilium.drop_events_info
+  - module: netobs.cilium.hubble_flows_info
+"""
+
+EXAMPLES = r"""
+- name: Collect PacketDrop Events
+  netobs.cilium.drop_events_info:
+    since: 1h
+  register: events
+
+- name: Collect dropped Hubble flows through Relay
+  netobs.cilium.hubble_flows_info:
+    since: 1h
+  register: flows
+
+- name: Write the compliance reports, fail on anything unexpected
+  netobs.cilium.violation_report:
+    evidence:
+      - "{{ events }}"
+      - "{{ flows }}"
+    snapshot_live: true
+    expectations_file: expectations.yml
+    baseline: reports/prod/compliance.json
+    cluster: prod
+    dest: reports/prod
+    emitter_interval: 5s
+    fail_on: unexpected
+
+- name: Offline report from saved files
+  netobs.cilium.violation_report:
+    evidence: ["{{ events }}"]
+    snapshot_src: [capture/namespaces.yml, capture/pods.yml, capture/policies.yml]
+    expectations:
+      - name: netshot-cannot-reach-nginx
+        from: cni-test/netshot
+        to: cni-test/nginx
+        port: 80
+        expect: deny
+        controls: [CIS-5.3.2]
+    cluster: kind
+    dest: reports/kind
+    formats: [json, markdown]
+
+- name: Fleet roll-up
+  netobs.cilium.violation_report:
+    rollup:
+      - reports/prod/compliance.json
+      - reports/staging/compliance.json
+    dest: reports
+"""
+
+RETURN = r"""
+verdict:
+  description: V(pass) when nothing fails, else V(fail).
+  returned: always
+  type: str
+  sample: pass
+summary:
+  description:
+    - Counts of the report (C(verdict), C(failing), C(unexpected), C(violations), C(expectations), C(coverage_complete),
+      C(baseline)); for roll-ups C(clusters), C(passed), C(failed), C(unexpected).
+  returned: always
+  type: dict
+reports:
+  description: Path of each report per format.
+  returned: always
+  type: dict
+  sample: {json: reports/kind/compliance.json, html: reports/kind/compliance.html}
+written:
+  description: Files written by this run (empty in check mode and when nothing changed).
+  returned: always
+  type: list
+  elements: str
+would_write:
+  description: Files whose content differs from what is on disk (what a real run writes; also set outside check mode).
+  returned: always
+  type: list
+  elements: str
+content_hash:
+  description: sha256 of the report content without its generation time.
+  returned: always
+  type: str
+findings:
+  description: Failing items, bounded by O(max_findings) (type, name, verdict, category, controls, explanation).
+  returned: always
+  type: list
+  elements: dict
+findings_truncated:
+  description: True when more findings exist than RV(findings) holds.
+  returned: always
+  type: bool
+coverage_notes:
+  description: What the run could not see, in plain language (reports only).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import copy
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils import report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot, SnapshotError
+
+
+def argument_spec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        evidence=dict(type='list', elements='dict', default=[]),
+        snapshot=dict(type='dict'),
+        snapshot_src=dict(type='list', elements='path'),
+        snapshot_live=dict(type='bool', default=False),
+        snapshot_namespaces=dict(type='list', elements='str'),
+        expectations=dict(type='list', elements='dict'),
+        expectations_file=dict(type='path'),
+        probes=dict(type='list', elements='raw'),
+        baseline=dict(type='path'),
+        cluster=dict(type='str', default='default'),
+        dest=dict(type='path', required=True),
+        basename=dict(type='str'),
+        formats=dict(type='list', elements='str', choices=list(report_model.FORMATS), default=list(report_model.FORMATS)),
+        fail_on=dict(type='str', choices=['none', 'unexpected', 'any'], default='none'),
+        emitter_interval=dict(type='str'),
+        event_ttl=dict(type='str', default='1h'),
+        max_evidence=dict(type='int', default=report_model.DEFAULT_MAX_EVIDENCE),
+        max_findings=dict(type='int', default=20),
+        rollup=dict(type='list', elements='path'),
+    )
+    return spec
+
+
+def _live_snapshot(module, params):
+    from ansible_collections.netobs.cilium.plugins.module_utils import kube_api  # slow import: only for live snapshots
+    if not kube_api.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
+    try:
+        api = kube_api.KubeAPI.from_module(module)
+        return PolicySnapshot.from_api(api, namespaces=params['snapshot_namespaces'], cluster_name=params['cluster'])
+    except SnapshotError as exc:
+        module.fail_json(msg='cannot read the policy snapshot from the cluster: %s' % exc)
+    except kube_api.KubeAPIError as exc:
+        module.fail_json(msg='cannot read the policy snapshot from the cluster: %s' % exc, status=exc.status)
+    return None
+
+
+def _snapshot(module, params):
+    given = [name for name in ('snapshot', 'snapshot_src') if params[name]] + (['snapshot_live'] if params['snapshot_live'] else [])
+    if len(given) > 1:
+        module.fail_json(msg='give only one of snapshot, snapshot_src and snapshot_live (got %s)' % ', '.join(given))
+    if params['snapshot_namespaces'] and not params['snapshot_live']:
+        module.fail_json(msg='snapshot_namespaces only applies with snapshot_live: true')
+    if params['snapshot_live']:
+        return _live_snapshot(module, params)
+    try:
+        if params['snapshot'] is not None:
+            data = params['snapshot']
+            if 'kind' not in data and 'items' not in data:
+                data = [value for value in data.values() if isinstance(value, (list, dict))]
+            return PolicySnapshot.from_objects(data, source='parameter', cluster_name=params['cluster'])
+        if params['snapshot_src']:
+            return PolicySnapshot.from_files(params['snapshot_src'], cluster_name=params['cluster'])
+    except SnapshotError as exc:
+        module.fail_json(msg='cannot build the policy snapshot: %s' % exc)
+    return None
+
+
+def _expectations(module, params):
+    if params['expectations'] is not None and params['expectations_file']:
+        module.fail_json(msg='give expectations or expectations_file, not both')
+    try:
+        if params['expectations_file']:
+            return exp.read_expectations_file(params['expectations_file'])
+        return exp.load_expectations(params['expectations'] or [], source='expectations')
+    except exp.ExpectationError as exc:
+        module.fail_json(msg='invalid expectations: %s' % exc)
+    return []
+
+
+def _baseline(module, path):
+    if not path:
+        return None
+    if not os.path.exists(path):
+        module.warn('baseline %s does not exist (first run?): the report has no baseline diff' % path)
+        return None
+    try:
+        return report_model.load_report(path)
+    except report_model.ReportError as exc:
+        module.fail_json(msg='invalid baseline: %s' % exc)
+    return None
+
+
+def _finish(module, report, params, basename, formats):
+    dest = params['dest']
+    plan = report_model.plan_outputs(report, dest, basename, formats)
+    would_write = [item['path'] for item in plan if item['changed']]
+    written = []
+    if not module.check_mode:
+        for item in plan:
+            if item['changed']:
+                report_model.write_atomic(item['path'], item['content'])
+                written.append(item['path'])
+    return {
+        'changed': bool(would_write),
+        'reports': {item['format']: item['path'] for item in plan},
+        'written': written,
+        'would_write': would_write,
+        'content_hash': report['content_hash'],
+    }
+
+
+def run_rollup(module, params):
+    forbidden = [name for name in ('snapshot', 'snapshot_src', 'expectations', 'expectations_file', 'probes', 'baseline')
+                 if params[name]] + (['evidence'] if params['evidence'] else []) + (['snapshot_live'] if params['snapshot_live'] else [])
+    if forbidden:
+        module.fail_json(msg='rollup reads finished JSON reports; remove %s (or run the reports first, then the roll-up)' % ', '.join(forbidden))
+    formats = [fmt for fmt in params['formats'] if fmt in report_model.FLEET_FORMATS]
+    if not formats:
+        module.fail_json(msg='a roll-up is written as json, markdown or html; formats has none of them')
+    try:
+        rollup = report_model.build_rollup(params['rollup'])
+    except report_model.ReportError as exc:
+        module.fail_json(msg='cannot build the roll-up: %s' % exc)
+    result = _finish(module, rollup, params, params['basename'] or 'fleet', formats)
+    summary = rollup['summary']
+    failing = [{'type': 'cluster', 'name': c['cluster'], 'verdict': c['verdict'], 'category': None, 'controls': [],
+                'explanation': '%s failing finding(s), %s unexpected' % (c['failing'], c['unexpected'])}
+               for c in rollup['clusters'] if c['verdict'] != exp.PASS]
+    result.update(verdict=exp.FAIL if summary['failed'] else exp.PASS, summary=summary,
+                  findings=failing[:params['max_findings']], findings_truncated=len(failing) > params['max_findings'],
+                  coverage_notes=[])
+    fail = (params['fail_on'] == 'any' and summary['failed']) or (params['fail_on'] == 'unexpected' and summary['unexpected'])
+    if fail:
+        module.fail_json(msg='fleet roll-up: %d of %d cluster(s) failed, %d unexpected finding(s); see %s'
+                         % (summary['failed'], summary['clusters'], summary['unexpected'], ', '.join(result['reports'].values())), **result)
+    module.exit_json(**result)
+
+
+def run_report(module, params):
+    if not 1 <= params['max_evidence'] <= 50:
+        module.fail_json(msg='max_evidence must be between 1 and 50, got %d' % params['max_evidence'])
+    if params['max_findings'] < 0:
+        module.fail_json(msg='max_findings must be 0 or more')
+    expectations = _expectations(module, params)
+    baseline = _baseline(module, params['baseline'])
+    snapshot = _snapshot(module, params)
+    options = {
+        'emitter_interval': params['emitter_interval'],
+        'event_ttl': params['event_ttl'], 'max_evidence': params['max_evidence'],
+        'expectations_file': params['expectations_file'], 'expectations': len(expectations), 'baseline': params['baseline'],
+        'snapshot': 'live' if params['snapshot_live'] else ('files' if params['snapshot_src'] else ('parameter' if params['snapshot'] else None)),
+    }
+    try:
+        report = report_model.build_report(
+            cluster=params['cluster'], evidence=params['evidence'], snapshot=snapshot, expectations=expectations,
+            probes=params['probes'] or [], baseline=baseline, baseline_source=params['baseline'], options=options,
+            emitter_interval=params['emitter_interval'], event_ttl=params['event_ttl'], max_evidence=params['max_evidence'])
+    except report_model.ReportError as exc:
+        module.fail_json(msg=str(exc))
+    basename = params['basename'] or 'compliance'
+    own_json = report_model.output_paths(params['dest'], basename, ['json'])['json']
+    if baseline is not None and os.path.abspath(params['baseline']) == os.path.abspath(own_json) and report_model.same_evidence(report, baseline):
+        # Compared with itself: nothing changed since the previous run, so the previous report stays as it is.
+        report = baseline
+    result = _finish(module, report, params, basename, params['formats'])
+    findings, truncated = report_model.findings(report, params['max_findings'])
+    summary = report['summary']
+    result.update(verdict=summary['verdict'], summary=summary, findings=findings, findings_truncated=truncated,
+                  coverage_notes=report['coverage']['notes'])
+    if report_model.should_fail(summary, params['fail_on']):
+        expectations_summary = summary['expectations']
+        module.fail_json(
+            msg='compliance check failed for cluster %s (fail_on=%s): %d unexpected, %d failing - %d outage risk(s), %d unexpected '
+                'allow(s), %d unreviewed violation(s), %d unproven control(s). Reports: %s'
+                % (params['cluster'], params['fail_on'], summary['unexpected'], summary['failing'], expectations_summary['outage_risk'],
+                   expectations_summary['unexpected_allow'], summary['violations']['unreviewed'], expectations_summary['control_unproven'],
+                   ', '.join(result['reports'].values())),
+            **result)
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    try:
+        if params['rollup']:
+            run_rollup(module, params)
+        else:
+            run_report(module, params)
+    except OSError as exc:
+        module.fail_json(msg='cannot write the reports to %s: %s' % (params['dest'], exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg='unexpected error while building the report: %s' % exc, exception=traceback.format_exc())
+
+
+if __name__ == '__main__':
+    main()

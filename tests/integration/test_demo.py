@@ -1,0 +1,83 @@
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``scripts/demo.py`` (what ``make demo`` runs) end to end, into a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import report_samples as samples
+import yaml
+
+pytestmark = pytest.mark.integration
+
+DEMO = os.path.join(samples.REPO, 'scripts', 'demo.py')
+CACHE_COLLECTIONS = os.path.join(samples.REPO, '.cache', 'collections')
+GROUP_MODULES = ['drop_events_info', 'hubble_flows_info', 'violation_report']
+
+
+def collections_path(tmp_path):
+    """The checkout when meta/runtime.yml has the action group ``cilium``, else an overlay that adds it."""
+    with open(os.path.join(samples.REPO, 'meta', 'runtime.yml'), encoding='utf-8') as handle:
+        runtime = yaml.safe_load(handle) or {}
+    group = (runtime.get('action_groups') or {}).get('cilium') or []
+    if all(name in group for name in GROUP_MODULES):
+        return CACHE_COLLECTIONS
+    coll = tmp_path / 'overlay' / 'ansible_collections' / 'netobs' / 'cilium'
+    (coll / 'meta').mkdir(parents=True)
+    for entry in os.listdir(samples.REPO):
+        if entry not in ('meta', '.git', '.cache', '.venv'):
+            os.symlink(os.path.join(samples.REPO, entry), coll / entry)
+    runtime.setdefault('action_groups', {})['cilium'] = sorted(set(group) | set(GROUP_MODULES))
+    (coll / 'meta' / 'runtime.yml').write_text(yaml.safe_dump(runtime))
+    os.symlink(os.path.join(CACHE_COLLECTIONS, 'ansible_collections', 'kubernetes'), tmp_path / 'overlay' / 'ansible_collections' / 'kubernetes')
+    return str(tmp_path / 'overlay')
+
+
+def browser_available():
+    if any(shutil.which(name) for name in ('chromium', 'chromium-browser', 'google-chrome')):
+        return True
+    if os.environ.get('NETOBS_SKIP_BROWSER_TESTS') == '1':
+        return False
+    pytest.fail('headless Chromium is needed (scripts/demo.py takes a screenshot): install it with apt-get install -y chromium, '
+                'or set NETOBS_SKIP_BROWSER_TESTS=1 to skip the screenshot')
+    return False
+
+
+def test_demo_writes_reports_screenshot_and_summary(tmp_path):
+    screenshot = tmp_path / 'demo-report.png'
+    argv = [sys.executable, DEMO, '--report-dir', str(tmp_path / 'reports'), '--screenshot', str(screenshot)]
+    if not browser_available():
+        argv.append('--no-screenshot')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(tmp_path), ANSIBLE_PIPELINING='1')
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout
+    out = proc.stdout
+    directory = tmp_path / 'reports' / 'kind-reference'
+    assert sorted(os.listdir(directory)) == ['compliance.html', 'compliance.json', 'compliance.junit.xml', 'compliance.md']
+    report = json.loads((directory / 'compliance.json').read_text())
+    jsonschema.Draft202012Validator(samples.schema('report')).validate(report)
+
+    violation = next(v for v in report['violations'] if v['source']['workload'] == 'netshot' and v['destination']['workload'] == 'nginx')
+    assert (violation['protocol'], violation['port'], violation['direction']) == ('TCP', 80, 'egress')
+    assert [(h['namespace'], h['name']) for h in violation['attribution']['responsible']] == [('cni-test', 'deny-egress')]
+    control = next(r for r in report['expectations'] if r['name'] == 'control-reaches-nginx')
+    assert (control['verdict'], control['category']) == ('pass', 'allow_observed')
+    assert report['summary']['verdict'] == 'pass'
+    notes = report['coverage']['notes']
+    assert any('emitter interval (5s)' in n for n in notes) and any('Hubble lost 2 event(s)' in n for n in notes)
+
+    # What the demo prints: the attributed drop, the control, the coverage notes.
+    assert 'cni-test/netshot -> cni-test/nginx TCP/80 (EGRESS, POLICY_DENIED)' in out
+    assert 'attributed to: NetworkPolicy cni-test/deny-egress (rule egress, default-deny)' in out
+    assert 'Expectation control-reaches-nginx [AVAIL-WEB-01]: PASS (allow_observed)' in out
+    assert 'Coverage notes (what this run could not see):' in out and '--event-ttl (1h)' in out
+    if '--no-screenshot' not in argv:
+        assert screenshot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and screenshot.stat().st_size > 20000
+        assert 'Screenshot: ' in out

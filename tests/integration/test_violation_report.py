@@ -1,0 +1,205 @@
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""netobs.cilium.violation_report and playbooks/compliance.yml through real ansible-playbook runs.
+
+One playbook run covers the module (write, idempotence, check mode, fail_on, baseline, roll-up, live snapshot
+against the loopback API server; argument errors are unit tests); two runs cover the compliance playbook in capture mode
+with two clusters (reports + fleet roll-up, then ``--check``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import report_samples as samples
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = samples.REPO
+EXAMPLE = samples.EXAMPLE
+CACHE_COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
+PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+GROUP_MODULES = ['drop_events_info', 'hubble_flows_info', 'violation_report']
+REPORT_FILES = ['compliance.html', 'compliance.json', 'compliance.junit.xml', 'compliance.md']
+
+
+def collections_path(tmp_path):
+    """The checkout when meta/runtime.yml has the action group ``cilium`` with our modules, else an overlay that adds it."""
+    with open(os.path.join(REPO, 'meta', 'runtime.yml'), encoding='utf-8') as handle:
+        runtime = yaml.safe_load(handle) or {}
+    group = (runtime.get('action_groups') or {}).get('cilium') or []
+    if all(name in group for name in GROUP_MODULES):
+        return CACHE_COLLECTIONS
+    root = tmp_path / 'overlay'
+    if root.exists():
+        return str(root)
+    coll = root / 'ansible_collections' / 'netobs' / 'cilium'
+    (coll / 'meta').mkdir(parents=True)
+    for entry in os.listdir(REPO):
+        if entry not in ('meta', '.git', '.cache', '.venv'):
+            os.symlink(os.path.join(REPO, entry), coll / entry)
+    runtime.setdefault('action_groups', {})['cilium'] = sorted(set(group) | set(GROUP_MODULES))
+    (coll / 'meta' / 'runtime.yml').write_text(yaml.safe_dump(runtime))
+    os.symlink(os.path.join(CACHE_COLLECTIONS, 'ansible_collections', 'kubernetes'), root / 'ansible_collections' / 'kubernetes')
+    return str(root)
+
+
+def environment(tmp_path):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(tmp_path), ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='false',
+               ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_PIPELINING='1')
+    env.pop('K8S_AUTH_KUBECONFIG', None)
+    return env
+
+
+def run_tasks(tmp_path, tasks):
+    """Run tasks on localhost (each registers r<i>, failures are kept) and return their results."""
+    out = tmp_path / 'results.json'
+    play_tasks = []
+    for index, task in enumerate(tasks):
+        task = dict(task)
+        task.setdefault('register', f'r{index}')
+        task.setdefault('ignore_errors', True)
+        play_tasks.append(task)
+    names = ', '.join(f"'r{i}': r{i}" for i in range(len(tasks)))
+    play_tasks.append({'name': 'Save results', 'ansible.builtin.copy': {'content': '{{ {%s} | to_json }}' % names, 'dest': str(out)}})
+    (tmp_path / 'play.yml').write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': play_tasks}], sort_keys=False))
+    proc = subprocess.run([PLAYBOOK_BIN, '-i', 'localhost,', '-c', 'local', str(tmp_path / 'play.yml')], env=environment(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout
+    data = json.loads(out.read_text())
+    return [data[f'r{i}'] for i in range(len(tasks))]
+
+
+def digest(directory):
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in sorted(os.listdir(directory))}
+
+
+def example_objects():
+    objects = []
+    for name in ('namespaces.yaml', 'pods.yaml', 'policies.yaml'):
+        with open(os.path.join(EXAMPLE, name), encoding='utf-8') as handle:
+            for document in yaml.safe_load_all(handle):
+                objects.extend(document['items'] if document.get('kind') == 'List' else [document])
+    return objects
+
+
+def test_module_writes_idempotent_reports_and_judges(kube_apiserver, kubeconfig, tmp_path):
+    kube_apiserver.apply(example_objects())
+    report_mod = 'netobs.cilium.violation_report'
+    a, b, c, d = (tmp_path / name for name in ('a', 'b', 'c', 'd'))
+    common = {'snapshot_src': [os.path.join(EXAMPLE, n) for n in ('namespaces.yaml', 'pods.yaml', 'policies.yaml')],
+              'expectations_file': os.path.join(EXAMPLE, 'expectations.yml'), 'cluster': 'kind-reference', 'emitter_interval': '5s',
+              'probes': "{{ (lookup('ansible.builtin.file', '%s') | from_json).probes }}" % os.path.join(EXAMPLE, 'probes.json')}
+    # Collector results of the shipped capture (the collectors themselves run in the playbook test below).
+    evidence_file = tmp_path / 'evidence.json'
+    evidence_file.write_text(json.dumps(samples.example_evidence()))
+    evidence = "{{ lookup('ansible.builtin.file', '%s') | from_json }}" % evidence_file
+    forwarded_only = "{{ [(lookup('ansible.builtin.file', '%s') | from_json)[2]] }}" % evidence_file
+    unproven = [{'name': 'nobody-reaches-coredns-tcp', 'from': 'cni-test/netshot-control', 'to': 'kube-system/coredns', 'port': 53,
+                 'expect': 'deny', 'controls': ['CIS-5.3.2']}]
+    tasks = [
+        {'name': 'write', report_mod: dict(common, evidence=evidence, dest=str(a), fail_on='unexpected')},
+        {'name': 'rewrite', report_mod: dict(common, evidence=evidence, dest=str(a), fail_on='unexpected')},
+        {'name': 'check mode', 'check_mode': True, report_mod: dict(common, evidence=evidence, dest=str(a), expectations_file=None,
+                                                                    expectations=unproven, fail_on='any')},
+        {'name': 'fail_on any', report_mod: dict(common, evidence=forwarded_only, dest=str(b), cluster='staging', fail_on='any')},
+        {'name': 'baseline', report_mod: dict(common, evidence=forwarded_only, dest=str(c), baseline=str(a / 'compliance.json'))},
+        {'name': 'rollup', report_mod: {'rollup': [str(a / 'compliance.json'), str(b / 'compliance.json')], 'dest': str(d)}},
+        {'name': 'rollup again', report_mod: {'rollup': [str(a / 'compliance.json'), str(b / 'compliance.json')], 'dest': str(d),
+                                              'fail_on': 'any'}},
+        {'name': 'live snapshot', report_mod: {'evidence': evidence, 'snapshot_live': True, 'kubeconfig': str(kubeconfig),
+                                               'cluster': 'live', 'dest': str(tmp_path / 'live'), 'formats': ['json']}},
+    ]
+    first, second, check, fail_any, base, rollup, rollup2, live = run_tasks(tmp_path, tasks)
+
+    # Written once, then unchanged: the second identical run reports changed=false and leaves the bytes alone.
+    assert first['changed'] is True and first['verdict'] == 'pass' and not first.get('failed')
+    assert sorted(os.path.basename(p) for p in first['written']) == REPORT_FILES
+    assert second['changed'] is False and second['written'] == [] and second['content_hash'] == first['content_hash']
+    report = json.loads((a / 'compliance.json').read_text())
+    jsonschema.Draft202012Validator(samples.schema('report')).validate(report)
+    violation = next(v for v in report['violations'] if v['source']['workload'] == 'netshot')
+    assert violation['attribution']['responsible'][0]['name'] == 'deny-egress'
+    assert {f['category'] for f in first['findings']} == set() and first['coverage_notes']
+
+    # Check mode: says what would change, writes nothing, and fail_on still applies.
+    assert check['failed'] is True and check['changed'] is True and check['written'] == []
+    assert sorted(os.path.basename(p) for p in check['would_write']) == REPORT_FILES
+    assert json.loads((a / 'compliance.json').read_text())['content_hash'] == first['content_hash']
+    assert 'unproven control' in check['msg']
+
+    # fail_on: an unproven control fails "any"; the reports are written before failing.
+    assert fail_any['failed'] is True and 'fail_on=any' in fail_any['msg'] and '1 unproven control(s)' in fail_any['msg']
+    assert sorted(os.listdir(b)) == REPORT_FILES and fail_any['written']
+    assert fail_any['findings'][0]['name'] == 'netshot-cannot-reach-nginx'
+
+    # Baseline: the netshot -> nginx violation is resolved compared with the first report.
+    assert base['summary']['baseline'] == {'new': 0, 'resolved': 1, 'persisting': 0}
+    diff = json.loads((c / 'compliance.json').read_text())['baseline']
+    assert diff['resolved'] == [violation['id']] and diff['source'] == str(a / 'compliance.json')
+    assert any(ch['name'] == 'netshot-cannot-reach-nginx' and ch['before'] == 'pass' and ch['after'] == 'fail'
+               for ch in diff['expectation_changes'])
+
+    # Fleet roll-up: JSON + Markdown + HTML, idempotent, fail_on applies to the fleet.
+    assert rollup['changed'] is True and sorted(os.listdir(d)) == ['fleet.html', 'fleet.json', 'fleet.md']
+    fleet = json.loads((d / 'fleet.json').read_text())
+    jsonschema.Draft202012Validator(samples.schema('fleet')).validate(fleet)
+    assert fleet['summary'] == {'clusters': 2, 'passed': 1, 'failed': 1, 'unexpected': 0}
+    assert [(x['cluster'], x['verdict']) for x in fleet['clusters']] == [('kind-reference', 'pass'), ('staging', 'fail')]
+    assert rollup2['changed'] is False and rollup2['failed'] is True and '1 of 2 cluster(s) failed' in rollup2['msg']
+
+    # Live snapshot through the Kubernetes API (kubernetes.core auth options).
+    assert not live.get('failed'), live
+    live_report = json.loads((tmp_path / 'live' / 'compliance.json').read_text())
+    assert live_report['snapshot']['source'] == 'live' and live_report['snapshot']['counts']['network_policies'] == 1
+    live_violation = next(v for v in live_report['violations'] if v['source']['workload'] == 'netshot')
+    assert live_violation['attribution']['source'] == 'evaluated'
+    assert any(method == 'GET' and 'networkpolicies' in path for method, path, _query, _status in kube_apiserver.requests)
+
+
+def write_inventory(path, report_dir):
+    def host(extra):
+        return dict({
+            'compliance_capture': {'events': os.path.join(EXAMPLE, 'events.json'), 'flows': os.path.join(EXAMPLE, 'flows.jsonl'),
+                                   'snapshot': [os.path.join(EXAMPLE, n) for n in ('namespaces.yaml', 'pods.yaml', 'policies.yaml')]},
+            'compliance_expectations_file': os.path.join(EXAMPLE, 'expectations.yml'), 'compliance_emitter_interval': '5s',
+        }, **extra)
+    inventory = {'all': {'vars': {'ansible_python_interpreter': sys.executable, 'compliance_report_dir': str(report_dir)},
+                         'children': {'clusters': {'hosts': {
+                             'prod': host({'compliance_probes': samples.example_probes()[0]['probes']}),
+                             'staging': host({'compliance_collect_forwarded': False, 'compliance_fail_on': 'none'}),
+                         }}}}}
+    path.write_text(yaml.safe_dump(inventory))
+
+
+def test_compliance_playbook_capture_mode_two_clusters_and_check(tmp_path):
+    reports = tmp_path / 'reports'
+    inventory = tmp_path / 'inventory.yml'
+    write_inventory(inventory, reports)
+    argv = [PLAYBOOK_BIN, os.path.join(REPO, 'playbooks', 'compliance.yml'), '-i', str(inventory)]
+    proc = subprocess.run(argv, env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert sorted(os.listdir(reports)) == ['fleet.html', 'fleet.json', 'fleet.md', 'prod', 'staging']
+    assert sorted(os.listdir(reports / 'prod')) == REPORT_FILES
+    fleet = json.loads((reports / 'fleet.json').read_text())
+    categories = {item['name']: {k: v['category'] for k, v in item['results'].items()} for item in fleet['expectations']}
+    assert categories['control-reaches-nginx'] == {'prod': 'allow_observed', 'staging': 'allow_not_contradicted'}
+    assert categories['netshot-cannot-reach-nginx'] == {'prod': 'control_proven', 'staging': 'control_proven'}
+    before = {name: digest(reports / name) for name in ('prod', 'staging')}
+    fleet_before = (reports / 'fleet.json').read_bytes()
+
+    # --check with different inputs: prod would change, nothing is written. staging's inputs did not change: its report is
+    # its own baseline (compliance_baseline defaults to true) and is kept as it is, so it stays "ok".
+    proc = subprocess.run(argv + ['--check', '-e', 'compliance_collect_forwarded=false', '-e', 'compliance_fail_on=any'],
+                          env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert 'changed: [prod]' in proc.stdout and 'changed: [staging]' not in proc.stdout
+    assert {name: digest(reports / name) for name in ('prod', 'staging')} == before
+    assert (reports / 'fleet.json').read_bytes() == fleet_before
