@@ -26,7 +26,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean
+.PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -46,7 +46,21 @@ $(SELF_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
 
-deps: $(VENV_STAMP) $(KCORE_STAMP) $(SELF_LINK) ## Create .venv, install pinned tooling and kubernetes.core
+deps: $(VENV_STAMP) $(KCORE_STAMP) $(SELF_LINK) system-deps ## Create .venv, install pinned tooling and kubernetes.core
+
+# Debian packages the tests use: chromium (the HTML report is opened headless to prove no script runs) and
+# jq (the baseline of the flow benchmark). Installed with apt-get when running as root, else named.
+SYSTEM_PACKAGES := chromium jq
+system-deps: ## Install the Debian packages the tests need (chromium, jq) when missing
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
+	  else \
+	    echo "warning: missing$$missing; install with: sudo apt-get install$$missing (browser tests fail without chromium unless NETOBS_SKIP_BROWSER_TESTS=1)" >&2; \
+	  fi; \
+	fi
 
 test: deps ## Run every gate (sanity, lint, pytest, syntax, yamllint); non-zero if any fails
 	$(BIN)/python scripts/gates.py --jobs $(GATE_JOBS) all
