@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module netobs.cilium.cilium_config_info: can this Cilium installation emit PacketDrop events?"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cilium_config_info
+short_description: Check that a Cilium installation can emit PacketDrop events
+version_added: 0.1.0
+author:
+  - netobs.cilium contributors (@netobs)
+description:
+  - Reads the C(cilium-config) ConfigMap, the Cilium agent pods (C(k8s-app=cilium)), the C(cilium) ClusterRole and the
+    C(hubble-relay) Deployment and returns named checks, each with C(name), C(status) (V(pass), V(fail) or V(unknown)),
+    a one-line C(message) and C(details).
+  - "Checks: C(hubble_enabled), C(drop_events_enabled), C(drop_events_interval), C(drop_events_reasons) (must include
+    C(policy_denied) and C(policy_deny); honours the version-specific parsing: whitespace-only splitting on 1.16,
+    case-sensitive matching up to 1.18), C(drop_events_extended) and C(drop_events_rate_limit) (1.19+; a rate limit
+    other than 0 is reported as a warning), C(policy_audit_mode) (must be off), C(bpf_drop_events) and
+    C(bpf_policy_verdict_events) (absent keys mean the default V(true)), C(events_rbac) (the agent may create and patch
+    events), C(agents_ready), C(relay_ready)."
+  - The Cilium version comes from the agent image tag, else a version label on the ConfigMap, else O(cilium_version).
+  - This is an information module; it never fails because a check failed. Use O(required_checks) and assert on
+    RV(required_failed).
+  - Works offline on saved objects with O(src) (and O(clusterrole_src)).
+options:
+  cilium_namespace:
+    description: Namespace Cilium is installed in.
+    type: str
+    default: kube-system
+  configmap_name:
+    description: Name of the Cilium agent ConfigMap.
+    type: str
+    default: cilium-config
+  clusterrole_name:
+    description: Name of the Cilium agent ClusterRole.
+    type: str
+    default: cilium
+  cilium_version:
+    description:
+      - Cilium version to evaluate against (for example V(1.18.12)) when it cannot be detected, typically with O(src).
+      - Overrides the detected version.
+    type: str
+  src:
+    description:
+      - Path to a saved ConfigMap (C(kubectl get configmap cilium-config -o yaml) or C(-o json)) instead of reading the cluster.
+      - The file may also be a List or multi-document YAML that holds the ClusterRole, the C(hubble-relay) Deployment and the
+        agent pods; checks whose objects are missing report V(unknown).
+    type: path
+  clusterrole_src:
+    description: Path to a saved ClusterRole (YAML or JSON) used with O(src).
+    type: path
+  required_checks:
+    description:
+      - Check names whose status must be V(pass); the ones that are not are listed in RV(required_failed).
+      - The module still does not fail; assert on RV(required_failed) in the play.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: kubernetes
+  action_group:
+    support: full
+    membership:
+      - netobs.cilium.cilium
+requirements:
+  - kubernetes >= 24.2.0 (for live reads)
+  - PyYAML (for YAML files)
+notes:
+  - Read-only RBAC needed for live reads - get on configmaps and deployments and list on pods in O(cilium_namespace),
+    get on the ClusterRole. A check whose object cannot be read reports V(unknown).
+seealso:
+  - module: netobs.cilium.cni_info
+  - name: Cilium Helm values for the drop-event emitter
+    description: Helm values the netobs.cilium.install role renders per chart version.
+    link: https://github.com/netobs/cilium/blob/main/docs/install.md
+"""
+
+EXAMPLES = r"""
+- name: Check the live installation
+  netobs.cilium.cilium_config_info:
+    kubeconfig: ~/.kube/config
+    context: kind-netobs
+  register: cilium_cfg
+
+- name: Require what the drop-event emitter needs
+  netobs.cilium.cilium_config_info:
+    required_checks: [hubble_enabled, drop_events_enabled, drop_events_reasons, events_rbac, policy_audit_mode]
+  register: cilium_cfg
+
+- name: Fail when one of them did not pass
+  ansible.builtin.assert:
+    that: cilium_cfg.required_failed | length == 0
+    fail_msg: "{{ cilium_cfg.checks | selectattr('name', 'in', cilium_cfg.required_failed) | map(attribute='message') | list }}"
+
+- name: Evaluate a saved ConfigMap (for example from a support bundle)
+  netobs.cilium.cilium_config_info:
+    src: bundle/cilium-config.yaml
+    clusterrole_src: bundle/clusterrole-cilium.yaml
+    cilium_version: 1.18.12
+"""
+
+RETURN = r"""
+checks:
+  description: All checks in a fixed order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Check name.
+      type: str
+      sample: drop_events_reasons
+    status:
+      description: V(pass), V(fail) or V(unknown) (the object could not be read or the answer depends on an unknown version).
+      type: str
+      sample: fail
+    message:
+      description: One line explaining the result and what to change.
+      type: str
+      sample: "missing policy_deny (policy_deny is the reason for explicit deny rules; not listed); set hubble.dropEventEmitter.reasons"
+    details:
+      description: Check-specific values (for example C(interval), C(effective) reasons, C(missing_verbs), C(warning)).
+      type: dict
+  sample:
+    - {name: hubble_enabled, status: pass, message: enable-hubble is true, details: {value: "true"}}
+summary:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {pass: 11, fail: 1, unknown: 0}
+failed_checks:
+  description: Names of the checks with status V(fail).
+  returned: always
+  type: list
+  elements: str
+required_failed:
+  description: Names from O(required_checks) whose status is not V(pass).
+  returned: always
+  type: list
+  elements: str
+unknown_required:
+  description: Names in O(required_checks) that are not check names (typos).
+  returned: always
+  type: list
+  elements: str
+version:
+  description: Cilium version the checks were evaluated for (null when not detected).
+  returned: always
+  type: str
+  sample: 1.19.6
+version_source:
+  description: Where RV(version) came from.
+  returned: always
+  type: str
+  sample: agent image tag
+config:
+  description: The C(cilium-config) keys the checks looked at (absent keys omitted).
+  returned: always
+  type: dict
+  sample: {enable-hubble: "true", hubble-drop-events: "true", hubble-drop-events-interval: 5s}
+source:
+  description: V(cluster) or the O(src) path.
+  returned: always
+  type: str
+api_requests:
+  description: Kubernetes API requests made (0 offline).
+  returned: always
+  type: int
+"""
+
+import copy
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils import cilium_config
+
+
+def argument_spec():
+    """Module options: kubernetes.core auth options plus ours."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        cilium_namespace=dict(type='str', default='kube-system'),
+        configmap_name=dict(type='str', default='cilium-config'),
+        clusterrole_name=dict(type='str', default='cilium'),
+        cilium_version=dict(type='str'),
+        src=dict(type='path'),
+        clusterrole_src=dict(type='path'),
+        required_checks=dict(type='list', elements='str', default=[]),
+    )
+    return spec
+
+
+def run(module):
+    """Gather the objects, evaluate, return the result dict."""
+    params = module.params
+    namespace = params['cilium_namespace']
+    requests = 0
+    if params['src']:
+        try:
+            inputs = cilium_config.gather_offline(params['src'], params['configmap_name'], params['clusterrole_src'],
+                                                  params['clusterrole_name'])
+        except cilium_config.CiliumConfigError as exc:
+            module.fail_json(msg='cannot use src: %s' % exc)
+        source = params['src']
+    else:
+        if params['clusterrole_src']:
+            module.fail_json(msg='clusterrole_src is only used together with src (offline mode); remove it or add src')
+        # imported here: the kubernetes client takes ~0.4s to import and offline runs do not need it
+        from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import HAS_KUBERNETES, KubeAPI, KubeAPIError
+        if not HAS_KUBERNETES:
+            module.fail_json(msg=missing_required_lib('kubernetes'))
+        try:
+            api = KubeAPI.from_module(module)
+        except KubeAPIError as exc:
+            module.fail_json(msg=str(exc))
+        inputs = cilium_config.gather_live(api, namespace, params['configmap_name'], params['clusterrole_name'], KubeAPIError)
+        requests = api.request_count
+        source = 'cluster'
+    configmap = inputs.get('configmap')
+    version, version_source = cilium_config.detect_version(configmap if isinstance(configmap, dict) else None,
+                                                           inputs.get('pods'), params['cilium_version'])
+    checks = cilium_config.evaluate(
+        configmap, version=version, clusterrole=inputs.get('clusterrole'), clusterrole_error=inputs.get('clusterrole_error'),
+        relay=inputs.get('relay'), relay_error=inputs.get('relay_error'), pods=inputs.get('pods'),
+        pods_error=inputs.get('pods_error'), namespace=namespace, configmap_error=inputs.get('configmap_error'),
+        clusterrole_name=params['clusterrole_name'])
+    summary = cilium_config.summarise(checks, params['required_checks'])
+    for warning in summary.pop('warnings'):
+        module.warn(warning)
+    if summary['unknown_required']:
+        module.warn('required_checks has unknown names %s; known: %s' % (', '.join(summary['unknown_required']),
+                                                                         ', '.join(cilium_config.CHECK_NAMES)))
+    return dict(changed=False, checks=checks, version=version, version_source=version_source,
+                config=cilium_config.relevant_config(configmap), source=source, api_requests=requests, **summary)
+
+
+def main():
+    """Entry point."""
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module.exit_json(**run(module))
+
+
+if __name__ == '__main__':
+    main()
