@@ -1,0 +1,683 @@
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Collect Cilium ``PacketDrop`` Kubernetes Events (live or from saved files) into drop evidence.
+
+Logic behind the ``netobs.cilium.drop_events_info`` module, importable without Ansible.
+
+Live collection lists Events with the server-side field selector ``reason=PacketDrop`` (plus
+``involvedObject.namespace=<ns>`` - ``regarding.namespace`` on events.k8s.io/v1, which does not
+accept ``involvedObject.*`` - when namespaces are given, one namespaced request per namespace so a
+namespaced Role is enough), page by page (``limit``/``continue``), parses every event with
+``event_parser.parse_event`` and aggregates the drops with ``drop_aggregation.Aggregator``.
+Nothing is kept per event except its uid, so 100 000s of Events stream through in constant memory.
+
+``api: auto`` reads core/v1 (Cilium writes core/v1 Events, every cluster serves them and they carry
+``source.component``) and falls back to events.k8s.io/v1 - the same objects through the newer API -
+when core/v1 is forbidden (403: a least-privilege Role that only grants events.k8s.io) or not served
+(404).
+
+``wait_for`` lists first, then watches from the list's resourceVersion (one watch per scope) until
+``min_count`` drop occurrences match the criteria or ``timeout`` passes; a 410 Gone relists.
+
+Results are never silently short: ``partial`` is set (with ``partial_reasons``) when a page failed
+after retries, a watch could not be resumed, or a namespace could not be read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import os
+import queue
+import re
+import threading
+import time
+
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
+    DurationError,
+    format_timestamp,
+    parse_since,
+    parse_timestamp,
+)
+from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
+    KubeAPIConnectionError,
+    KubeAPIError,
+    ResourceVersionTooOld,
+    json_loads,
+)
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
+UTC = datetime.timezone.utc
+PACKET_DROP = 'PacketDrop'
+CORE_V1 = 'core/v1'
+EVENTS_V1 = 'events.k8s.io/v1'
+API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
+DEFAULT_EVENT_TTL = 3600
+SRC_SUFFIXES = ('.json', '.yaml', '.yml')
+_NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
+
+
+class DropEventsError(Exception):
+    """A user-facing error (bad option, unreadable file, failed wait_for)."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result or {}
+
+
+# ----------------------------------------------------------------------------- evidence-core glue
+# Everything that depends on the Drop model lives here (one place to adapt).
+
+def _event_field(ev, core, events_v1):
+    value = ev.get(core)
+    return value if value is not None else ev.get(events_v1)
+
+
+def drop_fields(drop):
+    """The fields ``wait_for`` criteria match on, from a ``Drop``.
+
+    The pod the Event is attached to is the source of an egress drop and the destination of an
+    ingress drop; the other side is the peer.
+    """
+    direction = (drop.direction or '').lower()
+    if direction == 'ingress':
+        local, peer = drop.destination, drop.source
+    else:
+        local, peer = drop.source, drop.destination
+    return {
+        'direction': direction,
+        'reason': (drop.reason or '').lower(),
+        'namespace': local.namespace,
+        'pod': local.pod,
+        'peer_namespace': peer.namespace,
+        'peer_pod': peer.pod,
+        'peer_ip': peer.ip,
+        'peer_reserved': peer.reserved,
+        'protocol': (drop.protocol or '').lower(),
+        'port': drop.port,
+        'count': drop.count or 1,
+    }
+
+
+# ----------------------------------------------------------------------------- timestamps
+
+_TS_CACHE = {}
+
+
+def _ts(value):
+    """Parse an apiserver timestamp fast (cached); None for empty/invalid."""
+    if not value:
+        return None
+    hit = _TS_CACHE.get(value)
+    if hit is not None:
+        return hit
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00') if value.endswith('Z') else value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            parsed = parse_timestamp(value)
+        except DurationError:
+            return None
+    if len(_TS_CACHE) > 100000:
+        _TS_CACHE.clear()
+    _TS_CACHE[value] = parsed
+    return parsed
+
+
+def event_last_seen(ev):
+    """When the Event (core/v1 or events.k8s.io/v1) was last observed."""
+    last = _ts(_event_field(ev, 'lastTimestamp', 'deprecatedLastTimestamp'))
+    series = _ts((ev.get('series') or {}).get('lastObservedTime'))
+    if series is not None and (last is None or series > last):
+        last = series
+    return last or _ts(ev.get('eventTime')) or _ts((ev.get('metadata') or {}).get('creationTimestamp'))
+
+
+def event_first_seen(ev):
+    """When the Event (core/v1 or events.k8s.io/v1) was first observed."""
+    return (_ts(_event_field(ev, 'firstTimestamp', 'deprecatedFirstTimestamp')) or _ts(ev.get('eventTime'))
+            or _ts((ev.get('metadata') or {}).get('creationTimestamp')) or event_last_seen(ev))
+
+
+# ----------------------------------------------------------------------------- wait_for criteria
+
+class WaitCriteria:
+    """``wait_for`` options: which drops count, how many, for how long."""
+
+    KEYS = ('direction', 'reason', 'namespace', 'pod', 'peer_namespace', 'peer_pod', 'peer_ip', 'protocol', 'port')
+
+    def __init__(self, spec):
+        spec = dict(spec or {})
+        self.min_count = int(spec.get('min_count') if spec.get('min_count') is not None else 1)
+        self.timeout = float(spec.get('timeout') if spec.get('timeout') is not None else 60)
+        if self.min_count < 1:
+            raise DropEventsError('wait_for.min_count must be >= 1 (got %s)' % self.min_count)
+        if self.timeout <= 0:
+            raise DropEventsError('wait_for.timeout must be > 0 seconds (got %s)' % spec.get('timeout'))
+        self.criteria = {k: spec.get(k) for k in self.KEYS if spec.get(k) not in (None, '')}
+        for key in ('direction', 'reason', 'protocol'):
+            if key in self.criteria:
+                self.criteria[key] = str(self.criteria[key]).lower()
+        if 'port' in self.criteria:
+            self.criteria['port'] = int(self.criteria['port'])
+
+    def matches(self, fields):
+        """True when the drop (``drop_fields`` dict) satisfies every given criterion."""
+        for key, want in self.criteria.items():
+            have = fields.get(key)
+            if key in ('pod', 'peer_pod'):
+                if have is None or not fnmatch.fnmatchcase(str(have), str(want)):
+                    return False
+            elif key == 'port':
+                if have is None or int(have) != want:
+                    return False
+            elif key in ('direction', 'reason', 'protocol'):
+                if (have or '').lower() != want:
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    def describe(self):
+        if not self.criteria:
+            return 'any drop'
+        return ', '.join('%s=%s' % (k, self.criteria[k]) for k in self.KEYS if k in self.criteria)
+
+
+def _drop_summary(fields):
+    local = '%s/%s' % (fields.get('namespace') or '?', fields.get('pod') or '?')
+    if fields.get('peer_pod'):
+        peer = '%s/%s' % (fields.get('peer_namespace') or '?', fields['peer_pod'])
+    else:
+        peer = fields.get('peer_reserved') or fields.get('peer_ip') or '?'
+    arrow = '<-' if fields.get('direction') == 'ingress' else '->'
+    proto = (fields.get('protocol') or '').upper()
+    port = fields.get('port')
+    return '%s %s %s %s%s (%s)' % (local, arrow, peer, proto, '/%s' % port if port else '', fields.get('reason') or '?')
+
+
+# ----------------------------------------------------------------------------- offline files
+
+def iter_src_events(src):
+    """Yield Event objects from a file or directory of ``kubectl get events -o json|yaml`` output.
+
+    Accepts ``EventList``/``List`` (``items``), a plain JSON/YAML list, a single Event, multi-document
+    YAML and JSON-lines.  Directories are read recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
+    """
+    if not os.path.exists(src):
+        raise DropEventsError('src %s does not exist' % src)
+    if os.path.isdir(src):
+        files = []
+        for root, dirs, names in os.walk(src):
+            dirs.sort()
+            files.extend(os.path.join(root, n) for n in sorted(names) if n.lower().endswith(SRC_SUFFIXES))
+        if not files:
+            raise DropEventsError('src directory %s contains no .json/.yaml/.yml files' % src)
+    else:
+        files = [src]
+    for path in files:
+        yield from _events_from_document_file(path)
+
+
+def _events_from_document_file(path):
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise DropEventsError('cannot read src file %s: %s' % (path, exc)) from exc
+    stripped = data.lstrip()
+    docs = None
+    if stripped[:1] in (b'{', b'['):
+        try:
+            docs = [json_loads(data)]
+        except ValueError:
+            try:  # JSON lines
+                docs = [json_loads(line) for line in data.splitlines() if line.strip()]
+            except ValueError:
+                docs = None
+    if docs is None:
+        if not HAS_YAML:
+            raise DropEventsError('src file %s is not JSON and PyYAML is not installed to read YAML' % path)
+        try:
+            loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+            docs = [d for d in yaml.load_all(data, Loader=loader) if d is not None]  # nosec - safe loader
+        except yaml.YAMLError as exc:
+            raise DropEventsError('src file %s is neither valid JSON nor YAML: %s' % (path, exc)) from exc
+    for doc in docs:
+        yield from _events_from_doc(doc)
+
+
+def _events_from_doc(doc):
+    if isinstance(doc, list):
+        for item in doc:
+            yield from _events_from_doc(item)
+    elif isinstance(doc, dict):
+        if isinstance(doc.get('items'), list):
+            for item in doc['items']:
+                yield from _events_from_doc(item)
+        elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
+            yield doc['object']
+        elif doc.get('kind') == 'Event' or 'involvedObject' in doc or 'regarding' in doc:
+            yield doc
+
+
+# ----------------------------------------------------------------------------- collector
+
+class _Scope:
+    """One list/watch target: all namespaces or one namespace, on one API."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+        self.api = None
+        self.resource_version = None
+
+    def request(self, api_version):
+        ns = self.namespace
+        if api_version == CORE_V1:
+            base = '/api/v1'
+            selector = 'reason=%s' % PACKET_DROP + (',involvedObject.namespace=%s' % ns if ns else '')
+        else:
+            base = '/apis/events.k8s.io/v1'
+            selector = 'reason=%s' % PACKET_DROP + (',regarding.namespace=%s' % ns if ns else '')
+        path = base + ('/namespaces/%s/events' % ns if ns else '/events')
+        return path, {'fieldSelector': selector}
+
+    def label(self):
+        return 'namespace %s' % self.namespace if self.namespace else 'all namespaces'
+
+
+class DropEventsCollector:
+    """Streams PacketDrop Events into drops/violations; see the module docstring."""
+
+    def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
+                 max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL):
+        if api_version not in API_CHOICES:
+            raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
+        if page_size is not None and page_size < 1:
+            raise DropEventsError('page_size must be >= 1 (got %s)' % page_size)
+        if max_drops is not None and max_drops < 0:
+            raise DropEventsError('max_drops must be >= 0 (0 = all; got %s)' % max_drops)
+        if max_violations is not None and max_violations < 0:
+            raise DropEventsError('max_violations must be >= 0 (0 = all; got %s)' % max_violations)
+        self.api = api
+        self.namespaces = sorted(set(namespaces)) if namespaces else None
+        for ns in self.namespaces or ():
+            if not isinstance(ns, str) or not _NAMESPACE.match(ns):
+                raise DropEventsError('namespaces: %r is not a valid namespace name (lower-case DNS label)' % (ns,))
+        self._namespace_set = frozenset(self.namespaces or ())
+        self.now = now or datetime.datetime.now(UTC)
+        try:
+            self.since = parse_since(since, now=self.now) if since not in (None, '') else None
+        except DurationError as exc:
+            raise DropEventsError(str(exc)) from exc
+        self.since_input = since
+        self.reasons = {str(r).strip().lower() for r in reasons} if reasons else None
+        self.api_version = api_version
+        self.page_size = page_size or 500
+        self.max_drops = max_drops if max_drops is not None else 100
+        self.max_violations = max_violations if max_violations is not None else 100
+        self.wait = WaitCriteria(wait_for) if wait_for is not None else None
+        self.clock = clock
+        self.event_ttl = event_ttl
+        self.aggregator = Aggregator()
+        self.cov = Coverage()
+        self.drops = []
+        self.drops_truncated = False
+        self.events_total = 0
+        self.malformed = 0
+        self.excluded = {'before_since': 0, 'reasons': 0, 'namespaces': 0, 'other_reasons': 0}
+        self.oldest = None
+        self.newest = None
+        self.partial_reasons = []
+        self.warnings = []
+        self.apis_used = []
+        self.source = None
+        self._seen = {}
+        self.matched = 0
+        self.matched_events = 0
+        self._seen_fields = {}
+        self._lock = threading.Lock()
+        self.waited_seconds = None
+        self.satisfied = None
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, raw):
+        """Account one Event object (core/v1 or events.k8s.io/v1, or a watch wrapper); returns its Drop or None.
+
+        An Event seen again (relist, watch MODIFIED) is parsed again: the aggregator only adds the increase of
+        its ``count``, and wait_for counts the increase.
+        """
+        if not isinstance(raw, dict):
+            self.malformed += 1
+            return None
+        if raw.get('reason') != PACKET_DROP:
+            if isinstance(raw.get('object'), dict) and 'involvedObject' not in raw:
+                return self.ingest(raw['object'])
+            self.excluded['other_reasons'] += 1
+            return None
+        meta = raw.get('metadata') or {}
+        if self.namespaces is not None:
+            involved = _event_field(raw, 'involvedObject', 'regarding') or {}
+            if (involved.get('namespace') or meta.get('namespace')) not in self._namespace_set:
+                self.excluded['namespaces'] += 1
+                return None
+        key = meta.get('uid') or '%s/%s' % (meta.get('namespace'), meta.get('name'))
+        rv = meta.get('resourceVersion')
+        # _seen[key] = (resourceVersion, count, matched wait_for, counted in events_total)
+        previous = self._seen.get(key)
+        if previous is not None and rv is not None and previous[0] == rv:
+            return None
+        known = previous is not None and previous[3]
+        last = event_last_seen(raw)
+        if self.since is not None and last is not None and last < self.since:
+            if previous is None:
+                self.excluded['before_since'] += 1
+            self._seen[key] = (rv, 0, False, False)
+            return None
+        first = event_first_seen(raw)
+        if first is not None and (self.oldest is None or first < self.oldest):
+            self.oldest = first
+        if last is not None and (self.newest is None or last > self.newest):
+            self.newest = last
+        drop = parse_event(raw, self.cov if not known else Coverage())
+        if drop is None:
+            if not known:
+                self.malformed += 1
+            return None
+        if not known:
+            self.events_total += 1
+        count = drop.count or 1
+        if drop.unparsed is not None:
+            self._seen[key] = (rv, count, False, True)
+            return None
+        fields = drop_fields(drop)
+        if self.reasons is not None and fields['reason'] not in self.reasons:
+            if not known:
+                self.excluded['reasons'] += 1
+            self._seen[key] = (rv, count, False, True)
+            return None
+        self.aggregator.add(drop)
+        if not known:
+            if self.max_drops == 0 or len(self.drops) < self.max_drops:
+                self.drops.append(drop.to_dict())
+            else:
+                self.drops_truncated = True
+        matched = False
+        if self.wait is not None:
+            before = previous[1] if known else 0
+            if self.wait.matches(fields):
+                matched = True
+                already = before if known and previous[2] else 0
+                self.matched += max(0, count - already)
+                if not (known and previous[2]):
+                    self.matched_events += 1
+            else:
+                summary = _drop_summary(fields)
+                self._seen_fields[summary] = self._seen_fields.get(summary, 0) + max(0, count - before)
+        self._seen[key] = (rv, count, matched, True)
+        return drop
+
+    def _mark_partial(self, why):
+        if why not in self.partial_reasons:
+            self.partial_reasons.append(why)
+
+    # ------------------------------------------------------------------ live
+    def _api_order(self, scope):
+        if self.api_version != 'auto':
+            return [self.api_version]
+        if self.apis_used and self.apis_used[-1] == EVENTS_V1:
+            return [EVENTS_V1, CORE_V1]
+        return [CORE_V1, EVENTS_V1]
+
+    def _list_scope(self, scope):
+        """List one scope (with auto API fallback); sets scope.api/resource_version."""
+        order = self._api_order(scope)
+        first_error = None
+        for api_version in order:
+            path, params = scope.request(api_version)
+            pages = 0
+            try:
+                for page in self.api.list_pages(path, params, page_size=self.page_size):
+                    pages += 1
+                    if pages == 1:
+                        scope.api = api_version
+                        if api_version not in self.apis_used:
+                            self.apis_used.append(api_version)
+                    for item in page.get('items') or []:
+                        self.ingest(item)
+                    scope.resource_version = (page.get('metadata') or {}).get('resourceVersion') or scope.resource_version
+                return True
+            except KubeAPIError as exc:
+                if pages:
+                    self._mark_partial('listing %s on %s stopped after %d page(s): %s' % (scope.label(), api_version, pages, exc))
+                    self.warnings.append('PacketDrop events of %s may be incomplete: %s' % (scope.label(), exc))
+                    return False
+                if self.api_version == 'auto' and exc.status in (403, 404) and api_version != order[-1]:
+                    first_error = exc
+                    continue
+                if first_error is not None:
+                    raise KubeAPIError('%s (api: auto also tried %s: HTTP %s %s)' % (first_error, api_version, exc.status, exc.reason),
+                                       status=first_error.status, reason=first_error.reason, method=first_error.method,
+                                       path=first_error.path, status_obj=first_error.status_obj, rbac=first_error.rbac) from exc
+                raise
+        return False  # pragma: no cover
+
+    def collect_live(self):
+        if self.api is None:
+            raise DropEventsError('no Kubernetes API client')
+        self.source = 'api'
+        start = self.clock()
+        scopes = [_Scope(ns) for ns in self.namespaces] if self.namespaces else [_Scope(None)]
+        for scope in scopes:
+            if self.wait is not None and self.clock() - start > self.wait.timeout:
+                self._mark_partial('wait_for timeout reached before %s was listed' % scope.label())
+                break
+            self._list_scope(scope)
+        if self.wait is not None:
+            self._wait(scopes, start)
+        return self.result()
+
+    def _wait(self, scopes, start):
+        deadline = start + self.wait.timeout
+        if self.matched >= self.wait.min_count:
+            self.satisfied = True
+            self.waited_seconds = round(self.clock() - start, 3)
+            return
+        events = queue.Queue()
+        stop = threading.Event()
+        cancels = []
+        threads = []
+        for scope in scopes:
+            if scope.api is None:
+                continue
+            thread = threading.Thread(target=self._watch_scope, args=(scope, deadline, events, stop, cancels),
+                                      name='netobs-drop-watch', daemon=True)
+            thread.start()
+            threads.append(thread)
+        alive = len(threads)
+        while alive and self.matched < self.wait.min_count:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            try:
+                kind, payload = events.get(timeout=min(remaining, 1.0))
+            except queue.Empty:
+                continue
+            if kind == 'event':
+                self.ingest(payload)
+            elif kind == 'partial':
+                self._mark_partial(payload)
+            elif kind == 'done':
+                alive -= 1
+            elif kind == 'error':
+                stop.set()
+                for cancel in list(cancels):
+                    cancel()
+                raise payload
+        stop.set()
+        for cancel in list(cancels):
+            cancel()
+        while True:  # drain what already arrived
+            try:
+                kind, payload = events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == 'event':
+                self.ingest(payload)
+        self.waited_seconds = round(self.clock() - start, 3)
+        self.satisfied = self.matched >= self.wait.min_count
+        if not self.satisfied and alive == 0 and self.clock() < deadline:
+            self._mark_partial('every watch ended before wait_for.timeout')
+
+    def _watch_scope(self, scope, deadline, events, stop, cancels):
+        failures = 0
+        path, params = scope.request(scope.api)
+        try:
+            while not stop.is_set():
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    return
+                try:
+                    for etype, obj in self.api.watch(path, params, scope.resource_version, timeout_seconds=max(1, int(remaining + 0.999)),
+                                                     on_open=cancels.append):
+                        failures = 0
+                        rv = (obj.get('metadata') or {}).get('resourceVersion')
+                        if rv:
+                            scope.resource_version = rv
+                        if etype in ('ADDED', 'MODIFIED'):
+                            events.put(('event', obj))
+                        if stop.is_set():
+                            return
+                except ResourceVersionTooOld:
+                    if stop.is_set():
+                        return
+                    rv = None
+                    for page in self.api.list_pages(path, params, page_size=self.page_size):
+                        for item in page.get('items') or []:
+                            events.put(('event', item))
+                        rv = (page.get('metadata') or {}).get('resourceVersion') or rv
+                    scope.resource_version = rv
+                except KubeAPIConnectionError as exc:
+                    failures += 1
+                    if failures > 5:
+                        events.put(('partial', 'watch on %s kept failing: %s' % (scope.label(), exc)))
+                        return
+                    time.sleep(min(2.0, 0.2 * 2 ** failures))
+        except KubeAPIError as exc:
+            if exc.status in (0, 429, 500, 502, 503, 504):
+                events.put(('partial', 'watch on %s failed: %s' % (scope.label(), exc)))
+            else:
+                events.put(('error', exc))
+        finally:
+            events.put(('done', scope.label()))
+
+    # ------------------------------------------------------------------ offline
+    def collect_src(self, src):
+        self.source = 'src'
+        for event in iter_src_events(src):
+            if isinstance(event, dict):
+                self.ingest(event)
+        if self.events_total == 0 and self.excluded['before_since']:
+            self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
+                                 % (self.excluded['before_since'], src, self.since_input))
+        return self.result()
+
+    # ------------------------------------------------------------------ result
+    def coverage(self):
+        cov = self.cov.to_dict()
+        cov['events_malformed'] = self.malformed
+        cov['oldest_event'] = format_timestamp(self.oldest)
+        cov['newest_event'] = format_timestamp(self.newest)
+        cov['since'] = format_timestamp(self.since)
+        cov['ttl_warning'] = self.ttl_warning()
+        return cov
+
+    def ttl_warning(self):
+        if self.source != 'api':
+            return None
+        ttl = self.event_ttl
+        horizon = self.now - datetime.timedelta(seconds=ttl)
+        oldest = format_timestamp(self.oldest) or 'none'
+        if self.since is None:
+            return ('no since given: only Events the API server still retains are visible (kube-apiserver --event-ttl, 1h by default); '
+                    'oldest PacketDrop event seen: %s' % oldest)
+        if self.since < horizon:
+            return ('since=%s reaches %s back, beyond the API server event TTL (--event-ttl, 1h by default): drops before %s may have '
+                    'expired; oldest PacketDrop event seen: %s. Use Hubble flows or a saved capture for older evidence.'
+                    % (self.since_input, _human(self.now - self.since), format_timestamp(horizon), oldest))
+        return None
+
+    def result(self):
+        violations = self.aggregator.violations()
+        shown = violations if self.max_violations == 0 else violations[:self.max_violations]
+        result = {
+            'drops': self.drops,
+            'drops_truncated': self.drops_truncated,
+            'violations': [v.to_dict() for v in shown],
+            'violations_total': len(violations),
+            'violations_truncated': len(shown) < len(violations),
+            'events_total': self.events_total,
+            'unparsed': {'count': self.cov.unparsed_events, 'samples': list(self.cov.unparsed_samples)},
+            'coverage': self.coverage(),
+            'partial': bool(self.partial_reasons),
+            'partial_reasons': list(self.partial_reasons),
+            'excluded': dict(self.excluded),
+            'api_used': self.apis_used[0] if len(self.apis_used) == 1 else (list(self.apis_used) or None),
+            'api_requests': self.api.request_count if self.api is not None else 0,
+        }
+        if self.wait is not None:
+            result['wait'] = {
+                'satisfied': bool(self.satisfied),
+                'waited_seconds': self.waited_seconds if self.waited_seconds is not None else 0.0,
+                'matched': self.matched,
+                'matched_events': self.matched_events,
+                'min_count': self.wait.min_count,
+                'criteria': dict(self.wait.criteria),
+            }
+        return result
+
+    def wait_failure_message(self):
+        """Message for a wait_for that was not satisfied."""
+        seen = sorted(self._seen_fields.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        seen_txt = '; '.join('%s x%d' % kv for kv in seen) if seen else 'none'
+        return ('wait_for timed out after %.0fs: %d of %d required drop(s) matched [%s]. Seen meanwhile: %d PacketDrop event(s) in scope '
+                '(%d parsed drops, %d unparsed); most frequent non-matching: %s.%s'
+                % (self.wait.timeout, self.matched, self.wait.min_count, self.wait.describe(), self.events_total,
+                   self.events_total - self.cov.unparsed_events, self.cov.unparsed_events, seen_txt,
+                   ' Results may be partial: %s.' % '; '.join(self.partial_reasons) if self.partial_reasons else ''))
+
+
+def _human(delta):
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return '%dd%dh' % (seconds // 86400, seconds % 86400 // 3600)
+    if seconds >= 3600:
+        return '%dh%dm' % (seconds // 3600, seconds % 3600 // 60)
+    return '%dm' % (seconds // 60)
+
+
+def collect(api=None, src=None, **options):
+    """Run a collection; returns the result dict, raises DropEventsError / KubeAPIError.
+
+    A ``wait_for`` that is not satisfied raises ``DropEventsError`` whose ``result`` holds the
+    partial result (for ``fail_json``).
+    """
+    collector = DropEventsCollector(api=api, **options)
+    if src:
+        if collector.wait is not None:
+            raise DropEventsError('wait_for cannot be used with src (a saved capture does not change); remove one of them')
+        return collector.collect_src(src), collector
+    result = collector.collect_live()
+    if collector.wait is not None and not collector.satisfied:
+        raise DropEventsError(collector.wait_failure_message(), result=result)
+    return result, collector

@@ -1,0 +1,416 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module netobs.cilium.drop_events_info: collect Cilium PacketDrop Kubernetes Events."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: drop_events_info
+short_description: Collect Cilium PacketDrop Kubernetes Events as drop evidence
+version_added: 0.1.0
+description:
+  - Reads the Kubernetes Events that Cilium's Hubble drop event emitter writes for dropped packets
+    (C(reason=PacketDrop), C(source.component=cilium), attached to the affected pod) and turns them into
+    structured drops and aggregated violations.
+  - Needs only C(list) (and C(watch) for O(wait_for)) on C(events), so it works on managed clusters where
+    C(exec) into the Cilium agents is forbidden. See C(docs/rbac/events-reader.yml) in the collection.
+  - Events are filtered on the API server (field selector C(reason=PacketDrop), plus the namespace when
+    O(namespaces) is set) and read page by page with C(limit)/C(continue); they are parsed as raw JSON,
+    never as client model objects, so hundreds of thousands of Events are fine.
+  - Events are a sampled signal (one write per pod per emitter interval) and expire with the API server
+    event TTL (C(--event-ttl), 1h by default). The result says what could not be seen
+    (RV(coverage.ttl_warning), RV(partial)); use M(netobs.cilium.hubble_flows_info) for complete flows.
+  - Reads saved C(kubectl get events -o json|yaml) output instead of a cluster with O(src).
+author:
+  - netobs.cilium contributors (@netobs)
+requirements:
+  - kubernetes >= 24.2.0 (Python client; not needed with O(src))
+  - PyYAML (only to read YAML files with O(src))
+options:
+  namespaces:
+    description:
+      - Only Events about pods in these namespaces. One namespaced request per namespace is made, so a
+        namespaced Role is enough.
+      - Default is all namespaces (cluster-wide C(list) permission needed).
+    type: list
+    elements: str
+  since:
+    description:
+      - Only Events last seen at or after this time.
+      - A duration before now (V(15m), V(1h30m), V(90s), V(2d); units C(w d h m s ms)) or an RFC 3339
+        timestamp (V(2025-05-31T05:24:48Z)).
+      - With O(src), durations also count back from the current time.
+    type: str
+  reasons:
+    description:
+      - Only drops with these drop reasons (case-insensitive Cilium drop reason names such as
+        V(policy_denied), V(POLICY_DENY), V(auth_required)).
+      - Default is every reason.
+    type: list
+    elements: str
+  api:
+    description:
+      - Which Events API to read.
+      - V(auto) reads V(core/v1) (what Cilium writes) and falls back to V(events.k8s.io/v1) when core/v1
+        Events are forbidden (HTTP 403) or not served (HTTP 404) for a scope.
+      - V(events.k8s.io/v1) filters with the field selector C(regarding.namespace) (that API rejects C(involvedObject.*)).
+    type: str
+    default: auto
+    choices: [auto, core/v1, events.k8s.io/v1]
+  page_size:
+    description:
+      - Events per list request (C(limit)); larger pages mean fewer round trips, smaller pages less memory.
+    type: int
+    default: 500
+  src:
+    description:
+      - Read Events from a file or a directory instead of the API (offline analysis).
+      - Files contain C(kubectl get events -o json) or C(-o yaml) output; an C(EventList)/C(List), a plain list,
+        a single Event, multi-document YAML and JSON lines are accepted, from both Events APIs.
+      - Directories are read recursively (C(*.json), C(*.yaml), C(*.yml)).
+      - Mutually exclusive with O(wait_for); connection options are ignored.
+    type: path
+  max_drops:
+    description:
+      - Maximum number of individual drops returned in RV(drops) (aggregates always cover every drop).
+      - V(0) returns all drops.
+    type: int
+    default: 100
+  max_violations:
+    description:
+      - Maximum number of violations returned in RV(violations), largest first (RV(violations_total) counts all).
+      - V(0) returns all violations.
+    type: int
+    default: 100
+  wait_for:
+    description:
+      - Wait until enough matching drops have been seen, then return; fail when O(wait_for.timeout) passes first.
+      - Lists the existing Events first (they count), then watches for new and updated Events from the
+        list's resourceVersion; a 410 Gone (watch too old) relists.
+      - Drops are counted as occurrences (an Event's C(count)), because Cilium updates one Event per pod.
+    type: dict
+    suboptions:
+      min_count:
+        description: Number of matching drop occurrences to wait for.
+        type: int
+        default: 1
+      timeout:
+        description: Seconds to wait in total (listing included) before failing.
+        type: int
+        default: 60
+      direction:
+        description: Drop direction relative to the pod the Event is attached to.
+        type: str
+        choices: [ingress, egress]
+      reason:
+        description: Drop reason name (case-insensitive), for example V(policy_denied).
+        type: str
+      namespace:
+        description: Namespace of the pod the Event is attached to.
+        type: str
+      pod:
+        description: Name of the pod the Event is attached to (shell glob, for example V(nginx-*)).
+        type: str
+      peer_namespace:
+        description: Namespace of the peer pod.
+        type: str
+      peer_pod:
+        description: Name of the peer pod (shell glob).
+        type: str
+      peer_ip:
+        description: IP address of the peer.
+        type: str
+      protocol:
+        description: L4 protocol as rendered by Cilium (V(TCP), V(UDP), V(ICMPv4), V(ICMPv6), V(SCTP)), case-insensitive.
+        type: str
+      port:
+        description: Destination port.
+        type: int
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs normally in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - netobs.cilium.cilium
+notes:
+  - Cilium writes these Events only when the agent runs with C(hubble-drop-events=true)
+    (Helm C(hubble.dropEventEmitter.enabled=true), Cilium >= 1.16) and the drop reason is in
+    C(hubble.dropEventEmitter.reasons) (default C(auth_required), C(policy_denied); add C(policy_deny) for explicit deny rules).
+seealso:
+  - module: netobs.cilium.hubble_flows_info
+  - module: kubernetes.core.k8s_info
+"""
+
+EXAMPLES = r"""
+- name: Collect every PacketDrop Event in the cluster
+  netobs.cilium.drop_events_info:
+  register: drop_events
+
+- name: Show the violations
+  ansible.builtin.debug:
+    var: drop_events.violations
+
+- name: Policy drops of the last 30 minutes in two namespaces
+  netobs.cilium.drop_events_info:
+    kubeconfig: ~/.kube/config
+    context: prod
+    namespaces:
+      - cni-test
+      - payments
+    since: 30m
+    reasons:
+      - policy_denied
+      - policy_deny
+
+- name: Read through events.k8s.io/v1 (Role grants only that API group)
+  netobs.cilium.drop_events_info:
+    api: events.k8s.io/v1
+    namespaces:
+      - cni-test
+
+- name: Analyse a saved capture (kubectl get events -A -o json > events.json)
+  netobs.cilium.drop_events_info:
+    src: /var/tmp/captures/events.json
+    max_drops: 0
+
+- name: Wait until the netshot pod's egress to nginx on TCP/80 has been dropped
+  netobs.cilium.drop_events_info:
+    namespaces:
+      - cni-test
+    since: 5m
+    wait_for:
+      direction: egress
+      namespace: cni-test
+      pod: netshot
+      peer_pod: nginx-*
+      protocol: TCP
+      port: 80
+      min_count: 1
+      timeout: 120
+  register: denied
+
+- name: Same connection settings for every netobs.cilium module
+  module_defaults:
+    group/netobs.cilium.cilium:
+      kubeconfig: "{{ lookup('ansible.builtin.env', 'HOME') }}/.kube/config"
+      context: kind-kind
+  block:
+    - name: PacketDrop Events of the last hour
+      netobs.cilium.drop_events_info:
+        since: 1h
+      register: drops_last_hour
+"""
+
+RETURN = r"""
+drops:
+  description:
+    - Individual drops parsed from the Events, at most O(max_drops) (first seen first).
+    - Each is a Drop record of the collection's evidence model (direction, reason, the pod the Event is
+      attached to, the peer, protocol, port, count, first/last seen, evidence reference).
+  returned: always
+  type: list
+  elements: dict
+drops_truncated:
+  description: True when more drops matched than O(max_drops) allowed in RV(drops).
+  returned: always
+  type: bool
+  sample: false
+violations:
+  description:
+    - Drops aggregated per workload, peer, direction, protocol/port and reason (evidence model Violation records),
+      largest count first, at most O(max_violations).
+  returned: always
+  type: list
+  elements: dict
+violations_total:
+  description: Number of distinct violations found (before O(max_violations)).
+  returned: always
+  type: int
+  sample: 4
+violations_truncated:
+  description: True when RV(violations) was cut to O(max_violations).
+  returned: always
+  type: bool
+  sample: false
+events_total:
+  description: PacketDrop Events in scope (after O(namespaces) and O(since)), each Event object counted once.
+  returned: always
+  type: int
+  sample: 6
+unparsed:
+  description: PacketDrop Events whose message did not match the known Cilium formats.
+  returned: always
+  type: dict
+  contains:
+    count:
+      description: Number of such Events.
+      type: int
+    samples:
+      description: Up to 5 examples (namespace, name, message).
+      type: list
+      elements: dict
+coverage:
+  description:
+    - What the evidence covers (evidence model Coverage record) plus the time window actually seen.
+  returned: always
+  type: dict
+  contains:
+    oldest_event:
+      description: First-seen time of the oldest PacketDrop Event read (RFC 3339), null if none.
+      type: str
+    newest_event:
+      description: Last-seen time of the newest PacketDrop Event read (RFC 3339), null if none.
+      type: str
+    since:
+      description: The resolved O(since) as RFC 3339, null if not set.
+      type: str
+    ttl_warning:
+      description:
+        - Set when Events may have expired from the API server (event TTL, 1h by default) inside the requested window,
+          or when no O(since) was given; null otherwise and for O(src).
+      type: str
+wait:
+  description: Outcome of O(wait_for).
+  returned: when O(wait_for) is set
+  type: dict
+  contains:
+    satisfied:
+      description: Whether O(wait_for.min_count) matching drops were seen in time.
+      type: bool
+    waited_seconds:
+      description: Seconds spent, from the start of the listing until satisfied or timed out.
+      type: float
+    matched:
+      description: Matching drop occurrences seen (sum of the matching Events' counts).
+      type: int
+    matched_events:
+      description: Matching Event objects seen.
+      type: int
+    min_count:
+      description: The requested O(wait_for.min_count).
+      type: int
+    criteria:
+      description: The criteria that were applied.
+      type: dict
+partial:
+  description:
+    - True when the results may be incomplete (a page failed after retries, a watch could not be resumed).
+      RV(partial_reasons) says why.
+  returned: always
+  type: bool
+  sample: false
+partial_reasons:
+  description: Why RV(partial) is true.
+  returned: always
+  type: list
+  elements: str
+excluded:
+  description: Events read but left out, per cause (C(before_since), C(reasons), C(namespaces), C(other_reasons)).
+  returned: always
+  type: dict
+api_used:
+  description: The Events API that was read (V(core/v1) or V(events.k8s.io/v1)); null with O(src).
+  returned: always
+  type: raw
+  sample: core/v1
+api_requests:
+  description: HTTP requests sent to the Kubernetes API (retries included); 0 with O(src).
+  returned: always
+  type: int
+  sample: 1
+"""
+
+import copy
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils import drop_events, kube_api
+
+
+def argument_spec():
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(
+        namespaces=dict(type='list', elements='str'),
+        since=dict(type='str'),
+        reasons=dict(type='list', elements='str'),
+        api=dict(type='str', default='auto', choices=['auto', 'core/v1', 'events.k8s.io/v1']),
+        page_size=dict(type='int', default=500),
+        src=dict(type='path'),
+        max_drops=dict(type='int', default=100),
+        max_violations=dict(type='int', default=100),
+        wait_for=dict(
+            type='dict',
+            options=dict(
+                min_count=dict(type='int', default=1),
+                timeout=dict(type='int', default=60),
+                direction=dict(type='str', choices=['ingress', 'egress']),
+                reason=dict(type='str'),
+                namespace=dict(type='str'),
+                pod=dict(type='str'),
+                peer_namespace=dict(type='str'),
+                peer_pod=dict(type='str'),
+                peer_ip=dict(type='str'),
+                protocol=dict(type='str'),
+                port=dict(type='int'),
+            ),
+        ),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('src', 'wait_for')])
+    params = module.params
+    options = dict(
+        namespaces=params['namespaces'],
+        since=params['since'],
+        reasons=params['reasons'],
+        api_version=params['api'],
+        page_size=params['page_size'],
+        max_drops=params['max_drops'],
+        max_violations=params['max_violations'],
+        wait_for=params['wait_for'],
+    )
+    api = None
+    if not params['src']:
+        if not kube_api.HAS_KUBERNETES:
+            module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
+    try:
+        if not params['src']:
+            api = kube_api.KubeAPI.from_module(module)
+        result, collector = drop_events.collect(api=api, src=params['src'], **options)
+    except drop_events.DropEventsError as exc:
+        module.fail_json(msg=str(exc), changed=False, **exc.result)
+    except kube_api.KubeAPIError as exc:
+        extra = {'api_requests': api.request_count} if api is not None else {}
+        if exc.rbac:
+            extra['missing_permission'] = exc.rbac
+        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason, **extra)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg='Unexpected error while collecting PacketDrop events: %s' % exc, exception=traceback.format_exc())
+    for warning in collector.warnings:
+        module.warn(warning)
+    ttl_warning = result['coverage'].get('ttl_warning')
+    if ttl_warning and params['since']:
+        module.warn(ttl_warning)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
