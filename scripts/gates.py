@@ -24,6 +24,8 @@ from dataclasses import dataclass
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 LOG_DIR = os.path.join(REPO, '.cache', 'gates')
+# Tools started by the gates (molecule -> ansible-config, ansible-test -> ansible-doc) come from the venv.
+os.environ['PATH'] = BIN + os.pathsep + os.environ.get('PATH', '')
 PYTEST_NO_TESTS_COLLECTED = 5
 PASSING_GATE_TAIL = 25
 

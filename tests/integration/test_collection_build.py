@@ -44,7 +44,7 @@ def installed(tmp_path_factory):
 
 
 def test_artifact_leaves_development_files_out(installed):
-    tarball, _, _ = installed
+    tarball = installed[0]
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     assert 'galaxy.yml' not in names and 'MANIFEST.json' in names
@@ -53,14 +53,14 @@ def test_artifact_leaves_development_files_out(installed):
 
 
 def test_installed_copy_is_the_collection(installed):
-    _, collections, _ = installed
+    collections = installed[1]
     root = collections / 'ansible_collections' / 'netobs' / 'cilium'
     assert (root / 'MANIFEST.json').is_file()
     assert (root / 'meta' / 'runtime.yml').is_file()
 
 
 def test_every_module_documentation_renders_from_the_installed_copy(installed):
-    _, _, env = installed
+    env = installed[2]
     names = modules()
     if not names:
         pytest.skip('the collection has no modules yet')

@@ -20,6 +20,7 @@ import yaml
 
 from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
 from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPI, KubeAPIError
+from manifests import load_objects
 
 pytestmark = pytest.mark.integration
 
@@ -271,8 +272,7 @@ VERBS = ('get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletec
 
 
 def rbac_rules(name):
-    with open(os.path.join(REPO, 'docs', 'rbac', name), encoding='utf-8') as handle:
-        docs = [d for d in yaml.safe_load_all(handle) if d]
+    docs = load_objects(os.path.join(REPO, 'docs', 'rbac', name))
     kinds = {d['kind'] for d in docs}
     assert 'ServiceAccount' in kinds and kinds & {'Role', 'ClusterRole'} and kinds & {'RoleBinding', 'ClusterRoleBinding'}
     granted = set()

@@ -19,6 +19,7 @@ import sys
 import pytest
 import yaml
 
+from manifests import load_objects
 from servers.hubble_relay import FakeHubbleCLI, HubbleRelayServer
 from servers.kube_apiserver import KubeAPIServer
 
@@ -260,8 +261,7 @@ def test_option_errors_are_clear(run):
 
 
 def role_rules(path):
-    with open(os.path.join(REPO, path), encoding='utf-8') as handle:
-        docs = [d for d in yaml.safe_load_all(handle) if d]
+    docs = load_objects(os.path.join(REPO, path))
     return next(d for d in docs if d['kind'] == 'Role')['rules']
 
 

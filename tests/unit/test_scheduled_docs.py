@@ -11,6 +11,7 @@ import yaml
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
 from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import LIVE_RESOURCES
+from manifests import load_objects
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEDULED = os.path.join(REPO, 'docs', 'scheduled')
@@ -18,8 +19,7 @@ KUBERNETES_VERSION = '1.32.0'
 
 
 def documents(*parts):
-    with open(os.path.join(REPO, *parts), encoding='utf-8') as handle:
-        return [doc for doc in yaml.safe_load_all(handle) if doc]
+    return load_objects(os.path.join(REPO, *parts))
 
 
 def test_manifests_are_valid_kubernetes_objects():

@@ -9,12 +9,16 @@ import json
 import pytest
 import report_samples as samples
 import yaml
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.netobs.cilium.plugins.modules import violation_report
 
 
-def run(capsys, **args):
+def run(capsys, monkeypatch, **args):
+    # Other tests in the same worker may have loaded controller code (e.g. the templar), which flips
+    # module_utils into controller mode where warnings go to the display instead of the module result.
+    monkeypatch.setattr(module_utils_internal, 'is_controller', False)
     with patch_module_args(args), pytest.raises(SystemExit):
         violation_report.main()
     return json.loads(capsys.readouterr().out)
@@ -34,20 +38,20 @@ def run(capsys, **args):
     ({'rollup': ['/nonexistent.json']}, 'cannot build the roll-up: cannot read report /nonexistent.json'),
     ({'rollup': ['/x.json'], 'formats': ['junit']}, 'a roll-up is written as json, markdown or html'),
 ])
-def test_user_errors(capsys, tmp_path, args, message):
-    result = run(capsys, dest=str(tmp_path / 'out'), **args)
+def test_user_errors(capsys, monkeypatch, tmp_path, args, message):
+    result = run(capsys, monkeypatch, dest=str(tmp_path / 'out'), **args)
     assert result['failed'] is True
     assert message in result['msg']
     assert 'Traceback' not in str(result.get('exception', ''))
     assert not (tmp_path / 'out').exists()
 
 
-def test_invalid_baseline_and_missing_baseline(capsys, tmp_path):
+def test_invalid_baseline_and_missing_baseline(capsys, monkeypatch, tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text('{"kind": "other"}')
-    result = run(capsys, dest=str(tmp_path / 'out'), evidence=samples.example_evidence(), baseline=str(bad))
+    result = run(capsys, monkeypatch, dest=str(tmp_path / 'out'), evidence=samples.example_evidence(), baseline=str(bad))
     assert result['failed'] and 'invalid baseline: ' in result['msg'] and 'is not a netobs.cilium compliance report' in result['msg']
-    result = run(capsys, dest=str(tmp_path / 'out'), evidence=samples.example_evidence(), baseline=str(tmp_path / 'none.json'),
+    result = run(capsys, monkeypatch, dest=str(tmp_path / 'out'), evidence=samples.example_evidence(), baseline=str(tmp_path / 'none.json'),
                  formats=['markdown'])
     assert not result.get('failed') and result['changed'] is True
     assert 'does not exist (first run?)' in json.dumps(result.get('warnings'))
