@@ -1,0 +1,364 @@
+# Copyright: netobs.cilium contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Streaming aggregation of ``Drop`` records into violations, with bounded memory.
+
+Violation key = (direction, source workload, destination workload/entity/IP, protocol, destination port, reason).
+Cilium reports one denied packet twice (a policy-verdict flow and a drop flow); ``Aggregator`` collapses such a pair
+(same node, same 5-tuple including the source port, same direction, opposite event types, within ``window_ns``)
+so the packet counts once. PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid)
+only adds the increase of its count.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, Endpoint, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import WORLD_ENTITIES
+
+DEFAULT_WINDOW_NS = 10_000_000
+DEFAULT_MAX_SAMPLES = 5
+DEFAULT_MAX_VIOLATIONS = 50_000
+DEFAULT_MAX_PENDING = 16_384
+PENDING_EXPIRY_NS = 10_000_000_000
+EXPIRY_EVERY = 1024
+MAX_PODS = 5
+MAX_NODES_PER_VIOLATION = 64
+MAX_POLICIES_PER_VIOLATION = 32
+MAX_TRACKED_EVENTS = 100_000
+PAIRED_EVENT_TYPES = frozenset(('drop', 'policy-verdict'))
+
+# rand.SafeEncodeString alphabet used for pod-template-hash and generated name suffixes (no vowels, no 0/1/3).
+_SAFE = 'bcdfghjklmnpqrstvwxz2456789'
+_REPLICASET_POD = re.compile(rf'(?P<name>.+)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}')
+_CRONJOB_POD = re.compile(rf'(?P<name>.+)-\d{{8,10}}-[{_SAFE}]{{5}}')
+_GENERATED_POD = re.compile(rf'(?P<name>.+)-[{_SAFE}]{{5}}')
+_NAME_LABELS = ('k8s:app.kubernetes.io/name=', 'k8s:app=', 'k8s:k8s-app=', 'k8s:name=', 'k8s:run=')
+_NAMESPACE_LABEL = 'k8s:io.kubernetes.pod.namespace='
+
+
+@functools.lru_cache(maxsize=4096)
+def workload_from_pod(pod: str) -> tuple[str, str | None]:
+    """Guess ``(workload name, kind)`` from a generated pod name.
+
+    ``<deploy>-<pod-template-hash>-<5>`` -> (deploy, ``Deployment``); ``<cronjob>-<schedule>-<5>`` -> (cronjob, ``CronJob``);
+    ``<name>-<5>`` (DaemonSet or Job) -> (name, None); anything else, including StatefulSet pods (``web-0``, ordinal
+    kept) and bare pods -> (pod, ``Pod``). Suffixes only use the Kubernetes safe alphabet, so ``my-nginx`` stays whole.
+    """
+    match = _REPLICASET_POD.fullmatch(pod)
+    if match:
+        return match.group('name'), 'Deployment'
+    match = _CRONJOB_POD.fullmatch(pod)
+    if match:
+        return match.group('name'), 'CronJob'
+    match = _GENERATED_POD.fullmatch(pod)
+    if match:
+        return match.group('name'), None
+    return pod, 'Pod'
+
+
+def _label_name(labels) -> str | None:
+    for prefix in _NAME_LABELS:
+        for label in labels:
+            if label.startswith(prefix) and len(label) > len(prefix):
+                return label[len(prefix):]
+    return None
+
+
+@dataclass(slots=True)
+class ViolationEndpoint:
+    """One side of a violation: a workload, a reserved entity or an IP."""
+
+    namespace: str | None = None
+    workload: str | None = None
+    kind: str | None = None
+    pods: list = field(default_factory=list)
+    reserved: str | None = None
+    ip: str | None = None
+    kind_authoritative: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            'namespace': self.namespace,
+            'workload': self.workload,
+            'kind': self.kind,
+            'pods': list(self.pods),
+            'reserved': self.reserved,
+            'ip': self.ip,
+        }
+
+
+def _endpoint_info(endpoint: Endpoint, owners=None) -> tuple:
+    """``(key, namespace, workload, kind, kind_authoritative, reserved, ip)`` of an endpoint (see ``endpoint_key``)."""
+    namespace = endpoint.namespace
+    if endpoint.pod or endpoint.workload:
+        owner = owners.get((namespace, endpoint.pod)) if owners and endpoint.pod else None
+        if owner:
+            kind, name, authoritative = owner[0], owner[1], True
+        elif endpoint.workload:
+            kind, name, authoritative = endpoint.workload.kind, endpoint.workload.name, True
+        else:
+            name, kind = workload_from_pod(endpoint.pod)
+            authoritative = False
+        return f'{namespace or ""}/{name}', namespace, name, kind, authoritative, None, None
+    label_name = _label_name(endpoint.labels)
+    if label_name:
+        if namespace is None:
+            for label in endpoint.labels:
+                if label.startswith(_NAMESPACE_LABEL):
+                    namespace = label[len(_NAMESPACE_LABEL):] or None
+        return f'{namespace or ""}/{label_name}', namespace, label_name, None, False, None, None
+    reserved = endpoint.reserved
+    if reserved and reserved not in WORLD_ENTITIES:
+        return f'reserved:{reserved}', None, None, None, False, reserved, None
+    if endpoint.ip:
+        return f'ip:{endpoint.ip}', None, None, None, False, reserved, endpoint.ip
+    if reserved:
+        return f'reserved:{reserved}', None, None, None, False, reserved, None
+    return 'unknown', None, None, None, False, None, None
+
+
+def _view(info: tuple) -> ViolationEndpoint:
+    _key, namespace, workload, kind, authoritative, reserved, ip = info
+    return ViolationEndpoint(namespace=namespace, workload=workload, kind=kind, reserved=reserved, ip=ip,
+                             kind_authoritative=authoritative)
+
+
+def endpoint_key(endpoint: Endpoint, owners=None) -> tuple[str, ViolationEndpoint]:
+    """Stable key and display form of an endpoint.
+
+    Order: owner from ``owners`` (``{(namespace, pod): (kind, name)}``), Hubble ``workloads``, generated pod-name
+    suffix stripped, identity labels (``app``/``k8s-app``/...), reserved entity (``host``, ``remote-node``...),
+    IP (``world``-like entities and bare addresses are keyed by IP so events and flows meet).
+    """
+    info = _endpoint_info(endpoint, owners)
+    return info[0], _view(info)
+
+
+@dataclass(slots=True)
+class Violation:  # pylint: disable=too-many-instance-attributes
+    """All drops sharing one key."""
+
+    key: str
+    direction: str
+    source: ViolationEndpoint
+    destination: ViolationEndpoint
+    protocol: str | None
+    port: int | None
+    reason: str | None
+    flow_count: int = 0
+    event_count: int = 0
+    first_ns: int | None = None
+    first_seen: str | None = None
+    last_ns: int | None = None
+    last_seen: str | None = None
+    nodes: set = field(default_factory=set)
+    samples: list = field(default_factory=list)
+    policies: dict = field(default_factory=dict)
+    evidence_kinds: set = field(default_factory=set)
+
+    @property
+    def count(self) -> int:
+        """Packets seen in flows when there are flows (complete), else Event occurrences (sampled)."""
+        return self.flow_count if self.flow_count else self.event_count
+
+    def to_dict(self) -> dict:
+        return {
+            'key': self.key,
+            'direction': self.direction,
+            'source': self.source.to_dict(),
+            'destination': self.destination.to_dict(),
+            'protocol': self.protocol,
+            'port': self.port,
+            'reason': self.reason,
+            'count': self.count,
+            'count_by_kind': {'event': self.event_count, 'flow': self.flow_count},
+            'first_seen': self.first_seen,
+            'last_seen': self.last_seen,
+            'nodes': sorted(self.nodes),
+            'samples': [{'kind': kind, 'ref': ref} for kind, ref in self.samples],
+            'policies': [policy.to_dict() for policy in self.policies],
+            'evidence_kinds': sorted(self.evidence_kinds),
+        }
+
+
+@dataclass(slots=True)
+class AggregationStats:
+    """Counters of the aggregation itself."""
+
+    drops_in: int = 0
+    pairs_collapsed: int = 0
+    event_duplicates: int = 0
+    overflow_drops: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            'drops_in': self.drops_in,
+            'pairs_collapsed': self.pairs_collapsed,
+            'event_duplicates': self.event_duplicates,
+            'overflow_drops': self.overflow_drops,
+        }
+
+
+@dataclass(slots=True)
+class AggregationResult:
+    """Violations (largest first) plus what the run covered."""
+
+    violations: list
+    coverage: Coverage
+    stats: AggregationStats
+
+    def to_dict(self) -> dict:
+        return {
+            'violations': [violation.to_dict() for violation in self.violations],
+            'coverage': self.coverage.to_dict(),
+            'aggregation': self.stats.to_dict(),
+        }
+
+
+def _merge_endpoint(view: ViolationEndpoint, info: tuple, endpoint: Endpoint) -> None:
+    if info[4] and not view.kind_authoritative:
+        view.kind, view.kind_authoritative = info[3], True
+    if view.reserved is None and info[5]:
+        view.reserved = info[5]
+    pod = endpoint.pod
+    if pod and len(view.pods) < MAX_PODS and pod not in view.pods:
+        view.pods.append(pod)
+
+
+class Aggregator:
+    """Feed ``Drop`` records with ``add()``; read ``violations()`` or ``result()``. Memory is bounded by the options."""
+
+    def __init__(self, window_ns: int = DEFAULT_WINDOW_NS, max_samples: int = DEFAULT_MAX_SAMPLES,
+                 max_violations: int = DEFAULT_MAX_VIOLATIONS, max_pending: int = DEFAULT_MAX_PENDING,
+                 collapse_pairs: bool = True, owners=None):
+        self.window_ns = window_ns
+        self.max_samples = max_samples
+        self.max_violations = max_violations
+        self.max_pending = max_pending
+        self.collapse_pairs = collapse_pairs
+        self.owners = owners
+        self.stats = AggregationStats()
+        self._violations: dict[str, Violation] = {}
+        self._pending: OrderedDict = OrderedDict()
+        self._max_ns: int | None = None
+        self._adds_since_expiry = 0
+        self._event_counts: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._violations)
+
+    def _violation(self, drop: Drop) -> tuple[Violation | None, tuple, tuple]:
+        src = _endpoint_info(drop.source, self.owners)
+        dst = _endpoint_info(drop.destination, self.owners)
+        port = '-' if drop.port is None else drop.port
+        key = f'{drop.direction}|{src[0]}|{dst[0]}|{drop.protocol or "-"}|{port}|{drop.reason or "-"}'
+        violation = self._violations.get(key)
+        if violation is None and len(self._violations) < self.max_violations:
+            violation = Violation(key=key, direction=drop.direction, source=_view(src), destination=_view(dst),
+                                  protocol=drop.protocol, port=drop.port, reason=drop.reason)
+            self._violations[key] = violation
+        return violation, src, dst
+
+    def _pair(self, drop: Drop, key: str) -> bool:
+        """True when ``drop`` is the second half of a policy-verdict/drop pair already counted."""
+        stamp = drop.time_ns
+        if stamp is None or drop.event_type not in PAIRED_EVENT_TYPES:
+            return False
+        pending = self._pending
+        if self._max_ns is None or stamp > self._max_ns:
+            self._max_ns = stamp
+        self._adds_since_expiry += 1
+        if self._adds_since_expiry >= EXPIRY_EVERY:
+            # Entries older than the horizon can no longer pair; drop them now and then (the LRU bound holds anyway).
+            self._adds_since_expiry = 0
+            horizon = self._max_ns - PENDING_EXPIRY_NS
+            while pending and next(iter(pending.values()))[0] < horizon:
+                pending.popitem(last=False)
+        pair_key = (drop.node, drop.source.ip, drop.destination.ip, drop.protocol, drop.source_port, drop.port, drop.direction)
+        previous = pending.pop(pair_key, None)
+        if (previous is not None and previous[1] != drop.event_type and previous[2] == key
+                and abs(stamp - previous[0]) <= self.window_ns):
+            return True
+        pending[pair_key] = (stamp, drop.event_type, key)
+        if len(pending) > self.max_pending:
+            pending.popitem(last=False)
+        return False
+
+    def _event_increment(self, drop: Drop) -> int:
+        event = drop.evidence.event
+        if event is None:
+            return drop.count
+        ident = event.uid or f'{event.namespace}/{event.name}'
+        seen = self._event_counts.get(ident)
+        if seen is None:
+            if len(self._event_counts) < MAX_TRACKED_EVENTS:
+                self._event_counts[ident] = drop.count
+            return drop.count
+        self.stats.event_duplicates += 1
+        if drop.count > seen:
+            self._event_counts[ident] = drop.count
+            return drop.count - seen
+        return 0
+
+    def add(self, drop: Drop) -> None:
+        """Account one record."""
+        self.stats.drops_in += 1
+        violation, src, dst = self._violation(drop)
+        if violation is None:
+            self.stats.overflow_drops += drop.count
+            return
+        evidence = drop.evidence
+        kind = evidence.kind
+        if kind == 'event':
+            violation.event_count += self._event_increment(drop)
+            event = evidence.event
+            ref = f'{event.namespace}/{event.name}' if event and event.name else None
+            stamps = ((event.first_seen, parse_time_ns(event.first_seen)), (event.last_seen, parse_time_ns(event.last_seen))) \
+                if event else ((drop.time, drop.time_ns),)
+        else:
+            if self.collapse_pairs and self._pair(drop, violation.key):
+                self.stats.pairs_collapsed += 1
+            else:
+                violation.flow_count += drop.count
+            ref = evidence.flow_uuid or (f'{evidence.file or "-"}:{evidence.line}' if evidence.line is not None else None)
+            stamps = ((drop.time, drop.time_ns),)
+        if kind not in violation.evidence_kinds:
+            violation.evidence_kinds.add(kind)
+        if ref and len(violation.samples) < self.max_samples and (kind, ref) not in violation.samples:
+            violation.samples.append((kind, ref))
+        for stamp, value in stamps:
+            if value is None:
+                continue
+            if violation.first_ns is None or value < violation.first_ns:
+                violation.first_ns, violation.first_seen = value, stamp
+            if violation.last_ns is None or value > violation.last_ns:
+                violation.last_ns, violation.last_seen = value, stamp
+        node = drop.node
+        if node and node not in violation.nodes and len(violation.nodes) < MAX_NODES_PER_VIOLATION:
+            violation.nodes.add(node)
+        for policy in drop.policies:
+            if policy not in violation.policies and len(violation.policies) < MAX_POLICIES_PER_VIOLATION:
+                violation.policies[policy] = None
+        _merge_endpoint(violation.source, src, drop.source)
+        _merge_endpoint(violation.destination, dst, drop.destination)
+
+    def add_all(self, drops) -> Aggregator:
+        for drop in drops:
+            self.add(drop)
+        return self
+
+    def violations(self) -> list[Violation]:
+        """Violations, largest count first, then by key."""
+        return sorted(self._violations.values(), key=lambda item: (-item.count, item.key))
+
+    def result(self, coverage: Coverage | None = None) -> AggregationResult:
+        return AggregationResult(violations=self.violations(), coverage=coverage or Coverage(), stats=self.stats)
+
+
+def aggregate(drops, coverage: Coverage | None = None, **options) -> AggregationResult:
+    """Aggregate an iterable of Drops (``options`` as for ``Aggregator``)."""
+    return Aggregator(**options).add_all(drops).result(coverage)
