@@ -16,7 +16,7 @@ COLLECTIONS := .cache/collections
 # The community `ansible` package that bundles kubernetes.core 6.x (used only when Galaxy is unreachable).
 ANSIBLE_WHEEL_VERSION ?= 12.3.0
 GALAXY_TIMEOUT ?= 20
-GATE_JOBS ?= 1
+GATE_JOBS ?= 2
 
 VENV_STAMP := $(VENV)/.installed
 KCORE_STAMP := $(COLLECTIONS)/ansible_collections/kubernetes/core/MANIFEST.json

@@ -74,7 +74,7 @@ def gate_pytest(log: list[str]) -> tuple[bool, str]:
     """pytest over tests/ (unit + integration), hypothesis CI profile."""
     env = dict(os.environ, HYPOTHESIS_PROFILE=os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
     jobs = os.environ.get('PYTEST_JOBS', '2')
-    command = [os.path.join(BIN, 'pytest'), 'tests', '-p', 'no:cacheprovider', '-q']
+    command = [os.path.join(BIN, 'pytest'), 'tests', '-p', 'no:cacheprovider', '-q', '--durations=10']
     if jobs not in ('0', '1'):
         command += ['-n', jobs]
     status = run(command, log, env=env)

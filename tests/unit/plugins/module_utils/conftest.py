@@ -3,7 +3,8 @@
 """Shared test setup for module_utils: hypothesis profiles and the Cilium fixture directory.
 
 ``HYPOTHESIS_PROFILE=ci`` runs every property with 10 000 examples, no deadline, derandomized;
-the default ``dev`` profile runs 200 examples so ``make test`` stays fast.
+the default ``dev`` profile runs 200 examples for quick local runs. ``make test`` (scripts/gates.py)
+selects ``ci``.
 """
 
 from __future__ import annotations
