@@ -26,6 +26,8 @@ BIN = os.path.dirname(sys.executable)
 LOG_DIR = os.path.join(REPO, '.cache', 'gates')
 # Tools started by the gates (molecule -> ansible-config, ansible-test -> ansible-doc) come from the venv.
 os.environ['PATH'] = BIN + os.pathsep + os.environ.get('PATH', '')
+# kubernetes.core and this checkout (symlinked as netobs.cilium), laid out by `make deps`.
+os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
 PYTEST_NO_TESTS_COLLECTED = 5
 PASSING_GATE_TAIL = 25
 
