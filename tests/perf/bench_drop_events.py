@@ -229,11 +229,14 @@ def main():
             ours_cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', play]
             kubectl_cmd = [shutil.which('kubectl') or 'kubectl', 'get', 'events', '-A', '--field-selector', 'reason=PacketDrop', '-o', 'json']
             kubectl_out = os.path.join(work, 'kubectl.json')
+            # kubectl asks for gzip and the module does not on loopback; the uncompressed kubectl run shows how much
+            # of the gap that is (both are reported; the target is against plain kubectl, as the issue names it).
+            plain_cmd = kubectl_cmd + ['--disable-compression']
 
-            results = {'ours': [], 'kubectl': []}
+            results = {'ours': [], 'kubectl': [], 'plain': []}
             requests = {}
             for run in range(args.runs + 1):
-                for tool, cmd, out in (('ours', ours_cmd, None), ('kubectl', kubectl_cmd, kubectl_out)):
+                for tool, cmd, out in (('ours', ours_cmd, None), ('kubectl', kubectl_cmd, kubectl_out), ('plain', plain_cmd, kubectl_out)):
                     before = len(srv.requests)
                     res = measured(cmd, env, out)
                     if res['rc'] != 0:
@@ -254,14 +257,15 @@ def main():
                  len(module_result['violations']), module_result['partial'], module_result['api_requests'], result_bytes / 1024))
         print('kubectl:          items=%d output=%.1f MiB' % (kubectl_items, os.path.getsize(kubectl_out) / 2 ** 20))
         print('%-18s %9s %-20s %9s %13s %13s' % ('', 'wall (s)', 'runs', 'CPU (s)', 'API requests', 'peak RSS MiB'))
-        for tool, wall in (('drop_events_info', ours), ('kubectl', theirs)):
-            key = 'ours' if tool == 'drop_events_info' else 'kubectl'
+        plain = statistics.median(r['wall'] for r in results['plain'])
+        for tool, wall, key in (('drop_events_info', ours, 'ours'), ('kubectl', theirs, 'kubectl'), ('kubectl, no gzip', plain, 'plain')):
             runs = ' '.join('%.2f' % r['wall'] for r in results[key])
             cpu = statistics.median(r['cpu'] for r in results[key])
             rss = max(r['rss'] for r in results[key]) / 1024
             print('%-18s %9.2f %-20s %9.2f %13d %13.0f' % (tool, wall, runs, cpu, requests[key], rss))
         print('(CPU = user+sys of the tool and its children; the API server runs in this process and is not included)')
-        print('ratio drop_events_info / kubectl = %.2fx (target <= 1.0x)' % (ours / theirs))
+        print('ratio drop_events_info / kubectl = %.2fx (target <= 1.0x); / kubectl --disable-compression = %.2fx'
+              % (ours / theirs, ours / plain))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
