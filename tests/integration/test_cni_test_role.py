@@ -30,6 +30,8 @@ import yaml
 
 from servers.kube_apiserver import KubeAPIServer
 
+from ansible_collections.netobs.cilium.plugins.module_utils import report_model
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -234,6 +236,18 @@ def test_a_passing_run_proves_all_four_facts_and_leaves_nothing_behind(runs):
     assert all(probe[1] == EXPECTED_ARGV for probe in fake.probes)
     assert run['leftovers'] == {kind: [] for _api, kind in RUN_KINDS}
     assert run['namespace_kept']
+    # The probes as netobs.cilium.violation_report reads them (probes: [cni_test_result]).
+    namespace = SCENARIOS['pass']['namespace']
+    assert result['probes'] == [
+        {'name': 'denied-client-to-nginx', 'from': f'{namespace}/{fake.client_pod}', 'to': NGINX_IP, 'port': 80,
+         'protocol': 'TCP', 'outcome': 'denied', 'detail': result['probes'][0]['detail']},
+        {'name': 'control-to-nginx', 'from': f'{namespace}/netshot-control-{RUN_ID}', 'to': NGINX_IP, 'port': 80,
+         'protocol': 'TCP', 'outcome': 'allowed', 'detail': result['probes'][1]['detail']},
+    ]
+    notes = []
+    observations = report_model.probe_observations([result], None, notes)
+    assert [(o.kind, o.src.pod, o.port) for o in observations] == [('drop', fake.client_pod, 80), ('allowed', f'netshot-control-{RUN_ID}', 80)]
+    assert notes == []
 
 
 def test_a_failing_run_names_exactly_the_missing_facts_and_still_cleans_up(runs):
@@ -249,6 +263,7 @@ def test_a_failing_run_names_exactly_the_missing_facts_and_still_cleans_up(runs)
     assert result['evidence']['denied_probe']['job_status'] == 'failed'
     assert 'Connection timed out' in result['evidence']['denied_probe']['stderr']
     assert result['evidence']['event']['drops_of_run'][0]['direction'] == 'ingress'
+    assert [(p['name'], p['outcome']) for p in result['probes']] == [('denied-client-to-nginx', 'denied'), ('control-to-nginx', 'denied')]
     assert run['leftovers'] == {kind: [] for _api, kind in RUN_KINDS}
 
 
