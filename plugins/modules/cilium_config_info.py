@@ -62,22 +62,12 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  # ours first: earlier fragments win when attribute values are merged
+  - netobs.cilium.module_attributes
+  - netobs.cilium.module_attributes.read_only
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: kubernetes
-  action_group:
-    support: full
-    membership:
-      - netobs.cilium.cilium
 requirements:
   - kubernetes >= 24.2.0 (for live reads)
   - PyYAML (for YAML files)

@@ -130,21 +130,12 @@ options:
         description: Destination port.
         type: int
 extends_documentation_fragment:
+  # ours first: earlier fragments win when attribute values are merged
+  - netobs.cilium.module_attributes
+  - netobs.cilium.module_attributes.read_only
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs normally in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - netobs.cilium.cilium
 notes:
   - Cilium writes these Events only when the agent runs with C(hubble-drop-events=true)
     (Helm C(hubble.dropEventEmitter.enabled=true), Cilium >= 1.16) and the drop reason is in

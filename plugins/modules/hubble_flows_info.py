@@ -161,21 +161,12 @@ options:
     type: int
     default: 30
 extends_documentation_fragment:
+  # ours first: earlier fragments win when attribute values are merged
+  - netobs.cilium.module_attributes
+  - netobs.cilium.module_attributes.read_only
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs normally in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - netobs.cilium.cilium
 notes:
   - Kubernetes API connection options (O(kubeconfig), O(context), O(host), O(api_key), O(ca_cert), O(client_cert),
     O(client_key), O(validate_certs), ... and the C(K8S_AUTH_*) variables) are only used for O(relay_address=auto) and

@@ -133,6 +133,8 @@ options:
     type: list
     elements: path
 extends_documentation_fragment:
+  # ours first: earlier fragments win when attribute values are merged
+  - netobs.cilium.module_attributes
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -140,14 +142,6 @@ attributes:
   check_mode:
     support: full
     details: Nothing is written; RV(would_write) lists the files that would change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - netobs.cilium.cilium
 notes:
   - The connection options are only used with O(snapshot_live).
   - Reports contain pod, namespace and policy names and IP addresses of the cluster; store them accordingly.
