@@ -13,31 +13,11 @@ import sys
 import jsonschema
 import pytest
 import report_samples as samples
-import yaml
 
 pytestmark = pytest.mark.integration
 
 DEMO = os.path.join(samples.REPO, 'scripts', 'demo.py')
 CACHE_COLLECTIONS = os.path.join(samples.REPO, '.cache', 'collections')
-GROUP_MODULES = ['drop_events_info', 'hubble_flows_info', 'violation_report']
-
-
-def collections_path(tmp_path):
-    """The checkout when meta/runtime.yml has the action group ``cilium``, else an overlay that adds it."""
-    with open(os.path.join(samples.REPO, 'meta', 'runtime.yml'), encoding='utf-8') as handle:
-        runtime = yaml.safe_load(handle) or {}
-    group = (runtime.get('action_groups') or {}).get('cilium') or []
-    if all(name in group for name in GROUP_MODULES):
-        return CACHE_COLLECTIONS
-    coll = tmp_path / 'overlay' / 'ansible_collections' / 'netobs' / 'cilium'
-    (coll / 'meta').mkdir(parents=True)
-    for entry in os.listdir(samples.REPO):
-        if entry not in ('meta', '.git', '.cache', '.venv'):
-            os.symlink(os.path.join(samples.REPO, entry), coll / entry)
-    runtime.setdefault('action_groups', {})['cilium'] = sorted(set(group) | set(GROUP_MODULES))
-    (coll / 'meta' / 'runtime.yml').write_text(yaml.safe_dump(runtime))
-    os.symlink(os.path.join(CACHE_COLLECTIONS, 'ansible_collections', 'kubernetes'), tmp_path / 'overlay' / 'ansible_collections' / 'kubernetes')
-    return str(tmp_path / 'overlay')
 
 
 def browser_available():
@@ -55,7 +35,7 @@ def test_demo_writes_reports_screenshot_and_summary(tmp_path):
     argv = [sys.executable, DEMO, '--report-dir', str(tmp_path / 'reports'), '--screenshot', str(screenshot)]
     if not browser_available():
         argv.append('--no-screenshot')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(tmp_path), ANSIBLE_PIPELINING='1')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=CACHE_COLLECTIONS, ANSIBLE_PIPELINING='1')
     proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout
     out = proc.stdout

@@ -26,33 +26,11 @@ REPO = samples.REPO
 EXAMPLE = samples.EXAMPLE
 CACHE_COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
 PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-GROUP_MODULES = ['drop_events_info', 'hubble_flows_info', 'violation_report']
 REPORT_FILES = ['compliance.html', 'compliance.json', 'compliance.junit.xml', 'compliance.md']
 
 
-def collections_path(tmp_path):
-    """The checkout when meta/runtime.yml has the action group ``cilium`` with our modules, else an overlay that adds it."""
-    with open(os.path.join(REPO, 'meta', 'runtime.yml'), encoding='utf-8') as handle:
-        runtime = yaml.safe_load(handle) or {}
-    group = (runtime.get('action_groups') or {}).get('cilium') or []
-    if all(name in group for name in GROUP_MODULES):
-        return CACHE_COLLECTIONS
-    root = tmp_path / 'overlay'
-    if root.exists():
-        return str(root)
-    coll = root / 'ansible_collections' / 'netobs' / 'cilium'
-    (coll / 'meta').mkdir(parents=True)
-    for entry in os.listdir(REPO):
-        if entry not in ('meta', '.git', '.cache', '.venv'):
-            os.symlink(os.path.join(REPO, entry), coll / entry)
-    runtime.setdefault('action_groups', {})['cilium'] = sorted(set(group) | set(GROUP_MODULES))
-    (coll / 'meta' / 'runtime.yml').write_text(yaml.safe_dump(runtime))
-    os.symlink(os.path.join(CACHE_COLLECTIONS, 'ansible_collections', 'kubernetes'), root / 'ansible_collections' / 'kubernetes')
-    return str(root)
-
-
 def environment(tmp_path):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(tmp_path), ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='false',
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=CACHE_COLLECTIONS, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='false',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='false', ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_PIPELINING='1')
     env.pop('K8S_AUTH_KUBECONFIG', None)
     return env
