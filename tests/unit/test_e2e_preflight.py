@@ -132,3 +132,19 @@ def test_workflow_pins_the_same_versions_and_checksums():
     steps = ' '.join(str(step.get('run', '')) for step in workflow['jobs']['e2e']['steps'])
     assert 'sha256sum --check' in steps
     assert 'make e2e' in steps
+
+
+def test_make_e2e_stops_before_molecule_when_kind_is_missing(all_tools, tmp_path):
+    """`make e2e` itself: kind missing -> the preflight message, a non-zero status, and molecule never starts."""
+    os.remove(os.path.join(all_tools, 'kind'))
+    for tool in ('make', 'bash'):
+        os.symlink(shutil.which(tool), os.path.join(all_tools, tool))
+    # -o deps: this checkout's virtualenv and collections are used as they are (nothing is installed).
+    result = subprocess.run(['make', '--no-print-directory', '-C', ROOT, '-o', 'deps', 'e2e'],
+                            env={'PATH': all_tools, 'HOME': str(tmp_path)}, capture_output=True, text=True, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert re.search(r'MISSING\s+kind\s', result.stdout), output
+    # make echoes a recipe line before running it: the molecule line never came.
+    assert 'scripts/e2e_preflight.py' in result.stdout
+    assert not re.search(r'^PATH=.*/molecule test -s kind$', result.stdout, re.M), output
