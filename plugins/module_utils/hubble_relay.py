@@ -28,6 +28,7 @@ import threading
 from ansible_collections.netobs.cilium.plugins.module_utils import duration
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import DROP_REASON_CODES
 from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.loopback_relay import LoopbackRelay
 
 try:
     import grpc
@@ -497,7 +498,7 @@ def split_address(address):
     return match.group(1), int(match.group(2))
 
 
-class _TLSPipe:
+class _TLSPipe(LoopbackRelay):
     """Loopback listener that wraps each accepted plaintext connection in TLS to ``target`` without verification.
 
     Used only for ``validate_certs=False``: gRPC Python cannot skip certificate verification, so the
@@ -505,69 +506,56 @@ class _TLSPipe:
     certificate) to the server.
     """
 
+    thread_name = 'netobs-hubble-tls-pipe'
+
     def __init__(self, host, port, context, server_hostname, connect_timeout):
+        super().__init__()
         self.host, self.port = host, port
         self.context = context
         self.server_hostname = server_hostname
         self.connect_timeout = connect_timeout
-        self.errors = []
-        self._stop = threading.Event()
-        self._sockets = []
-        self._lock = threading.Lock()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(('127.0.0.1', 0))
-        self.listener.listen(8)
-        self.listener.settimeout(0.2)
-        self.address = '127.0.0.1:%d' % self.listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._accept_loop, name='netobs-hubble-tls', daemon=True)
-        self._thread.start()
+        self.start(backlog=8)
 
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-                tls = self.context.wrap_socket(raw, server_hostname=self.server_hostname)
-                tls.settimeout(None)
-            except (OSError, ssl.SSLError) as exc:
-                self.errors.append('TLS connection to %s:%s failed: %s' % (self.host, self.port, exc))
-                conn.close()
-                continue
-            with self._lock:
-                self._sockets.extend((conn, tls))
-            for src, dst in ((conn, tls), (tls, conn)):
-                threading.Thread(target=self._pump, args=(src, dst), name='netobs-hubble-tls-pipe', daemon=True).start()
+    def open_upstream(self, conn):
+        try:
+            raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+            tls = self.context.wrap_socket(raw, server_hostname=self.server_hostname)
+            tls.settimeout(None)
+        except (OSError, ssl.SSLError) as exc:
+            self.errors.append('TLS connection to %s:%s failed: %s' % (self.host, self.port, exc))
+            return None
+        return tls
+
+    def pumps(self, conn, upstream):
+        return (self._plain_to_tls, self._tls_to_plain)
+
+    def close_upstream(self, upstream):
+        with contextlib.suppress(OSError, ssl.SSLError):
+            upstream.shutdown(socket.SHUT_RDWR)
+        upstream.close()
+
+    def _plain_to_tls(self, conn, tls):
+        self._copy(conn, tls)
+        self.close_pair(conn, tls)
+
+    def _tls_to_plain(self, conn, tls):
+        self._copy(tls, conn)
+        self.close_pair(conn, tls)
 
     @staticmethod
-    def _pump(src, dst):
+    def _copy(src, dst):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
-                    break
+                    return
                 dst.sendall(data)
         except (OSError, ssl.SSLError):
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError, ssl.SSLError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            return
 
     def close(self):
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError, ssl.SSLError):
-                sock.close()
-        self._thread.join(timeout=2)
+        """Stop the pipe and close every connection."""
+        self.stop()
 
 
 # ---------------------------------------------------------------------------------------------- client

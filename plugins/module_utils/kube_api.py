@@ -35,12 +35,13 @@ import ipaddress
 import json
 import queue
 import random
-import socket
 import ssl
 import threading
 import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode, urlparse
+
+from ansible_collections.netobs.cilium.plugins.module_utils.loopback_relay import LoopbackRelay
 
 try:
     import orjson
@@ -895,72 +896,54 @@ class ForwardAddress(str):
     errors = None
 
 
-class _PortForwarder:
+class _PortForwarder(LoopbackRelay):
     """Local listener that pipes every accepted TCP connection through its own port-forward WebSocket."""
 
+    thread_name = 'netobs-portforward'
+
     def __init__(self, api, namespace, pod, port, connect_timeout):
+        super().__init__()
         self.api = api
         self.path = '/api/v1/namespaces/%s/pods/%s/portforward' % (quote(namespace), quote(pod))
         self.query = [('ports', str(port))]
         self.port = port
         self.connect_timeout = connect_timeout
-        self.listener = None
-        self.address = None
-        self.errors = []
         self._spare = None
-        self._stop = threading.Event()
-        self._threads = []
-        self._lock = threading.Lock()
-        self._open = []
 
     def _connect(self):
         return self.api._ws_connect(self.path, self.query, PORTFORWARD_PROTOCOLS, timeout=self.connect_timeout)  # pylint: disable=protected-access
 
-    def start(self):
+    def start(self, backlog=16):
         # Opening the first stream eagerly surfaces RBAC/404 errors at ``with`` entry.
         self._spare = self._connect()
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(('127.0.0.1', 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.2)
-        address = ForwardAddress('127.0.0.1:%d' % self.listener.getsockname()[1])
+        super().start(backlog)
+        address = ForwardAddress(self.address)
         address.errors = self.errors
         self.address = address
-        thread = threading.Thread(target=self._accept_loop, name='netobs-portforward', daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        return address
 
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                with self._lock:
-                    ws, self._spare = self._spare, None
-                if ws is None or not ws.connected:
-                    ws = self._connect()
-            except KubeAPIError as exc:
-                self.errors.append(str(exc))
-                conn.close()
-                continue
+    def open_upstream(self, conn):
+        try:
             with self._lock:
-                self._open.append((conn, ws))
-            for target in (self._ws_to_sock, self._sock_to_ws):
-                thread = threading.Thread(target=target, args=(conn, ws), name='netobs-portforward-pipe', daemon=True)
-                thread.start()
-                self._threads.append(thread)
+                ws, self._spare = self._spare, None
+            if ws is None or not ws.connected:
+                ws = self._connect()
+        except KubeAPIError as exc:
+            self.errors.append(str(exc))
+            return None
+        return ws
+
+    def pumps(self, conn, upstream):
+        return (self._ws_to_sock, self._sock_to_ws)
+
+    def close_upstream(self, upstream):
+        upstream.close(timeout=0.5)
 
     def _ws_to_sock(self, conn, ws):
         first = {0: True, 1: True}
         try:
             ws.settimeout(None)
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     opcode, frame = ws.recv_data_frame(True)
                 except (websocket.WebSocketException, OSError):
@@ -988,11 +971,11 @@ class _PortForwarder:
         except OSError:
             pass
         finally:
-            self._close_pair(conn, ws)
+            self.close_pair(conn, ws)
 
     def _sock_to_ws(self, conn, ws):
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     data = conn.recv(65536)
                 except OSError:
@@ -1003,27 +986,12 @@ class _PortForwarder:
         except (websocket.WebSocketException, OSError):
             pass
         finally:
-            self._close_pair(conn, ws)
-
-    def _close_pair(self, conn, ws):
-        with contextlib.suppress(Exception):
-            conn.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            conn.close()
-        with contextlib.suppress(Exception):
-            ws.close(timeout=0.5)
+            self.close_pair(conn, ws)
 
     def stop(self):
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            self.listener.close()
         with self._lock:
-            pairs, self._open = self._open, []
             spare, self._spare = self._spare, None
-        for conn, ws in pairs:
-            self._close_pair(conn, ws)
         if spare is not None:
             with contextlib.suppress(Exception):
                 spare.close(timeout=0.5)
-        for thread in self._threads:
-            thread.join(timeout=2)
+        super().stop()
