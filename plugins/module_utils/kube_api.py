@@ -135,6 +135,16 @@ class KubeAPIError(Exception):
         self.status_obj = status_obj or {}
         self.rbac = rbac
 
+    def failure(self, api=None, prefix=''):
+        """Keyword arguments for ``module.fail_json``: the message, HTTP status and reason, the missing RBAC
+        permission (on 403) and the number of API requests made so far (when ``api`` is given)."""
+        result = {'msg': prefix + str(self), 'status': self.status, 'reason': self.reason}
+        if self.rbac:
+            result['missing_permission'] = self.rbac
+        if api is not None:
+            result['api_requests'] = api.request_count
+        return result
+
 
 class ResourceVersionTooOld(KubeAPIError):
     """HTTP 410 Gone: the resourceVersion (or continue token) has been compacted away; relist."""

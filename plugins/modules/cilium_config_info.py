@@ -219,7 +219,7 @@ def run(module):
         try:
             api = KubeAPI.from_module(module)
         except KubeAPIError as exc:
-            module.fail_json(msg=str(exc))
+            module.fail_json(**exc.failure())
         inputs = cilium_config.gather_live(api, namespace, params['configmap_name'], params['clusterrole_name'], KubeAPIError)
         requests = api.request_count
         source = 'cluster'

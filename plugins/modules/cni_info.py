@@ -119,7 +119,7 @@ def main():
         api = KubeAPI.from_module(module)
         daemonsets, deployments, installations, notes = cni_detect.gather(api, KubeAPIError)
     except KubeAPIError as exc:
-        module.fail_json(msg='cannot detect the CNI: %s' % exc)
+        module.fail_json(**exc.failure(prefix='cannot detect the CNI: '))
     result = cni_detect.detect(daemonsets, deployments, installations)
     for note in notes:
         module.warn(note)

@@ -389,10 +389,7 @@ def main():
     except drop_events.DropEventsError as exc:
         module.fail_json(msg=str(exc), changed=False, **exc.result)
     except kube_api.KubeAPIError as exc:
-        extra = {'api_requests': api.request_count} if api is not None else {}
-        if exc.rbac:
-            extra['missing_permission'] = exc.rbac
-        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason, **extra)
+        module.fail_json(**exc.failure(api))
     except Exception as exc:  # pylint: disable=broad-exception-caught
         module.fail_json(msg='Unexpected error while collecting PacketDrop events: %s' % exc, exception=traceback.format_exc())
     for warning in collector.warnings:

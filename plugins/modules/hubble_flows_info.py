@@ -454,10 +454,7 @@ def main():
             extra['grpc_status'] = exc.code
         module.fail_json(msg=str(exc), **extra)
     except kube_api.KubeAPIError as exc:
-        extra = {'api_requests': api.request_count} if api is not None else {}
-        if exc.rbac:
-            extra['missing_permission'] = exc.rbac
-        module.fail_json(msg=str(exc), status=exc.status, reason=exc.reason, **extra)
+        module.fail_json(**exc.failure(api))
     except Exception as exc:  # pylint: disable=broad-exception-caught
         module.fail_json(msg='Unexpected error while collecting Hubble flows: %s' % exc, exception=traceback.format_exc())
     for warning in collection.warnings:

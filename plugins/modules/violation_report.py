@@ -292,7 +292,7 @@ def _live_snapshot(module, params):
     except SnapshotError as exc:
         module.fail_json(msg='cannot read the policy snapshot from the cluster: %s' % exc)
     except kube_api.KubeAPIError as exc:
-        module.fail_json(msg='cannot read the policy snapshot from the cluster: %s' % exc, status=exc.status)
+        module.fail_json(**exc.failure(prefix='cannot read the policy snapshot from the cluster: '))
     return None
 
 

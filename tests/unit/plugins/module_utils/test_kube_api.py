@@ -416,3 +416,15 @@ def test_exec_argv_rejects_shell_strings():
 def test_json_helpers_roundtrip():
     data = {'a': [1, 'x'], 'b': None}
     assert kube_api.json_loads(kube_api.json_dumps(data)) == data
+
+
+def test_failure_gives_fail_json_the_message_status_and_missing_permission():
+    rbac = {'verb': 'list', 'resource': 'events', 'group': '', 'namespace': None}
+    error = KubeAPIError('events is forbidden', status=403, reason='Forbidden', rbac=rbac)
+
+    class Counted:
+        request_count = 3
+
+    assert error.failure(Counted(), prefix='cannot list: ') == {
+        'msg': 'cannot list: events is forbidden', 'status': 403, 'reason': 'Forbidden', 'missing_permission': rbac, 'api_requests': 3}
+    assert KubeAPIError('refused').failure() == {'msg': 'refused', 'status': 0, 'reason': ''}
