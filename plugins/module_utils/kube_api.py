@@ -758,15 +758,12 @@ class KubeAPI:
                     break
                 except (websocket.WebSocketException, OSError):
                     break
-                opcode_val = getattr(opcode, 'value', opcode)
-                if opcode_val == websocket.ABNF.OPCODE_CLOSE:
+                frame = _channel_frame(opcode, data)
+                if frame is None:
                     break
-                payload = getattr(data, 'data', data)
-                if isinstance(payload, str):
-                    payload = payload.encode('utf-8')
-                if not payload:
+                if not frame:
                     continue
-                channel, chunk = payload[0], payload[1:]
+                channel, chunk = frame
                 if channel == 1:
                     stdout.append(chunk)
                 elif channel == 2:
@@ -900,6 +897,21 @@ def _iter_lines(resp):
         yield buf
 
 
+def _channel_frame(opcode, frame):
+    """Decode one frame of the Kubernetes channel protocol (exec and port-forward WebSockets).
+
+    Returns ``None`` for a close frame, ``()`` for an empty one, else ``(channel, data)``.
+    """
+    if getattr(opcode, 'value', opcode) == websocket.ABNF.OPCODE_CLOSE:
+        return None
+    payload = getattr(frame, 'data', frame)
+    if isinstance(payload, str):
+        payload = payload.encode('utf-8')
+    if not payload:
+        return ()
+    return payload[0], payload[1:]
+
+
 class ForwardAddress(str):
     """``"host:port"`` of a running port-forward, with ``errors`` (list of str) seen so far."""
 
@@ -958,15 +970,12 @@ class _PortForwarder(LoopbackRelay):
                     opcode, frame = ws.recv_data_frame(True)
                 except (websocket.WebSocketException, OSError):
                     break
-                opcode_val = getattr(opcode, 'value', opcode)
-                if opcode_val == websocket.ABNF.OPCODE_CLOSE:
+                decoded = _channel_frame(opcode, frame)
+                if decoded is None:
                     break
-                payload = getattr(frame, 'data', frame)
-                if isinstance(payload, str):
-                    payload = payload.encode('utf-8')
-                if not payload:
+                if not decoded:
                     continue
-                channel, data = payload[0], payload[1:]
+                channel, data = decoded
                 if channel in first and first[channel]:
                     # the first frame of each channel starts with the port number (uint16 little endian)
                     first[channel] = False
