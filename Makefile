@@ -26,7 +26,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean
+.PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean \
+	cluster cluster-down cluster-status cluster-images
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -88,6 +89,22 @@ demo: deps ## The main job: a compliance run over the shipped capture of the ref
 e2e: deps ## End to end on kind (needs docker, kind, helm, kubectl): molecule test -s kind
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/e2e_preflight.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test -s kind
+
+# A real single-node Kubernetes + Cilium built from upstream sources (Go module proxy + Debian), as host
+# processes; root only. Binaries and images are cached in ~/.cache/netobs-cluster (see docs/e2e.md).
+CLUSTER := python3 tests/cluster/cluster.py
+
+cluster: ## Real single-node Kubernetes + Cilium from upstream sources (root; cold ~40 min, warm ~2 min)
+	$(CLUSTER) up
+
+cluster-down: ## Stop every process make cluster started; remove its mounts, netns, interfaces, chains
+	$(CLUSTER) down
+
+cluster-status: ## Which cluster processes run; where the kubeconfig is
+	$(CLUSTER) status
+
+cluster-images: ## Only build (cache) the cluster's binaries and images
+	$(CLUSTER) images
 
 bench-flows: deps ## Benchmark: capture parse+aggregate vs jq (LINES=1000000)
 	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000)
