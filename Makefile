@@ -26,7 +26,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo clean \
+.PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo demo-screenshot clean \
 	cluster cluster-down cluster-status cluster-images
 
 help: ## Show the targets
@@ -85,6 +85,9 @@ yamllint: deps ## yamllint on the repository's YAML
 
 demo: deps ## The main job: a compliance run over the shipped capture of the reference experiment -> reports/
 	$(BIN)/python scripts/demo.py
+
+demo-screenshot: deps ## Refresh the README image docs/images/demo-report.png (needs headless Chromium)
+	$(BIN)/python scripts/demo.py --screenshot docs/images/demo-report.png
 
 e2e: deps ## End to end on kind (needs docker, kind, helm, kubectl): molecule test -s kind
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/e2e_preflight.py
