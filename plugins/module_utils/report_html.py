@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, rollup_headline
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_GRAPH_NODES = 40
@@ -336,10 +336,14 @@ def render(report: Mapping) -> bytes:
 
 def render_rollup(rollup: Mapping) -> bytes:
     summary = rollup.get('summary') or {}
-    header = (f"<h1>Network-policy compliance: fleet roll-up</h1><p>{e(summary.get('clusters', 0))} cluster(s), "
-              f"{e(summary.get('passed', 0))} passed, {e(summary.get('failed', 0))} failed; generated {e(rollup.get('generated_at'))}</p>")
+    header = (f"<h1>Network-policy compliance: fleet roll-up {_verdict_badge(exp.FAIL if summary.get('failed') else exp.PASS)}</h1>"
+              f"<p>{e(rollup_headline(rollup))}; generated {e(rollup.get('generated_at'))}</p>")
     rows = []
     for entry in rollup.get('clusters') or []:
+        if entry.get('error'):
+            rows.append(f"<tr><td><code>{e(entry['cluster'])}</code></td><td>{_verdict_badge(exp.FAIL)}</td>"
+                        f"<td colspan=\"8\"><b>did not report:</b> {e(entry['error'])}</td></tr>")
+            continue
         expectations = entry.get('expectations') or {}
         violations = entry.get('violations') or {}
         rows.append(f"<tr><td><code>{e(entry['cluster'])}</code></td><td>{_verdict_badge(entry.get('verdict'))}</td>"

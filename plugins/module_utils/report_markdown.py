@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, rollup_headline
 
 _SPECIAL = re.compile(r'([\\`*_{}\[\]()#+!|~])')
 _URLISH = re.compile(r'(?i)(\b(?:[a-z][a-z0-9+.-]*://|(?:javascript|data|vbscript|mailto|file|tel):|www\.)\S*)')
@@ -155,11 +155,14 @@ def render(report: Mapping) -> bytes:
 def render_rollup(rollup: Mapping) -> bytes:
     lines = ['# Network-policy compliance: fleet roll-up', '', f'<!-- {marker_text(rollup)} -->', '']
     summary = rollup.get('summary') or {}
-    lines.append(f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed, "
+    lines.append(f"{text(rollup_headline(rollup))}, "
                  f"{summary.get('unexpected', 0)} unexpected finding(s). Generated {text(rollup.get('generated_at'))}.")
     lines.append('')
     rows = []
     for entry in rollup.get('clusters') or []:
+        if entry.get('error'):
+            rows.append([code(entry['cluster']), f"**{ICON[exp.FAIL]}**"] + ['-'] * 6 + [f"**did not report**: {text(entry['error'])}"])
+            continue
         expectations = entry.get('expectations') or {}
         violations = entry.get('violations') or {}
         rows.append([code(entry['cluster']), f"**{ICON.get(entry.get('verdict'), text(entry.get('verdict')))}**",

@@ -824,9 +824,35 @@ def load_report(path: str) -> dict:
     return dict(data)
 
 
-def build_rollup(paths: list[str], now: datetime.datetime | None = None) -> dict:
-    """A cluster x verdict table over several JSON reports."""
-    clusters = []
+def _did_not_report(item) -> dict:
+    """The roll-up row of a cluster whose run failed or wrote no report: a failed row carrying its error."""
+    if not isinstance(item, Mapping) or not str(item.get('cluster') or '').strip():
+        raise ReportError(f'each cluster that did not report needs a cluster name and an error, got {item!r}')
+    error = ' '.join(str(item.get('error') or '').split()) or 'no report and no error message (the run stopped before the report task)'
+    return {
+        'cluster': str(item['cluster']), 'report': str(item['report']) if item.get('report') else None, 'generated_at': None,
+        'verdict': exp.FAIL, 'failing': 0, 'unexpected': 0, 'violations': {}, 'expectations': {}, 'coverage_complete': False,
+        'content_hash': None, 'coverage_notes': 0, 'error': error,
+    }
+
+
+def rollup_headline(rollup: Mapping) -> str:
+    """``3 cluster(s): 2 passed, 1 failed (did not report: prod: <error>)`` - one line for every format."""
+    summary = rollup.get('summary') or {}
+    missing = [c for c in rollup.get('clusters') or [] if c.get('error')]
+    text = f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed"
+    if missing:
+        text += ' (did not report: ' + '; '.join(f"{c['cluster']}: {c['error']}" for c in missing) + ')'
+    return text
+
+
+def build_rollup(paths: list[str], now: datetime.datetime | None = None, did_not_report: Iterable[Mapping] = ()) -> dict:
+    """A cluster x verdict table over several JSON reports.
+
+    ``did_not_report`` lists the clusters whose run failed or wrote no report (``{cluster, error}``): each one is a
+    failed row with its error and counts in the totals, so a fleet is never green because a cluster was missing.
+    """
+    clusters = [_did_not_report(item) for item in did_not_report or ()]
     names: list[str] = []
     matrix: dict[str, dict] = {}
     for path in paths:
