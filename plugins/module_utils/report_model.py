@@ -103,6 +103,23 @@ def evidence_hash(report: Mapping) -> str:
     return hashlib.sha256(canonical_json(data).encode('utf-8')).hexdigest()
 
 
+# Bidirectional-text controls (embeddings, overrides, isolates, marks) reorder what a reader sees ("Trojan Source"):
+# in the human-readable formats every one of them from cluster data is shown as a visible ``<U+202E>`` instead.
+BIDI_CONTROLS = re.compile('[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]')
+CODE_SPAN = re.compile(r'`([^`\n]+)`')
+
+
+def neutralise_bidi(text: str) -> str:
+    """``text`` with each bidi control character replaced by a visible ``<U+XXXX>``."""
+    return BIDI_CONTROLS.sub(lambda match: f'<U+{ord(match.group()):04X}>', text)
+
+
+def split_code_spans(text: str) -> list[tuple[bool, str]]:
+    """Explanations mark names as `code`: ``[(is_code, part), ...]`` for each format to render its own way."""
+    parts = CODE_SPAN.split(text)
+    return [(bool(index % 2), part) for index, part in enumerate(parts) if part]
+
+
 def marker_text(report: Mapping) -> str:
     """The line every rendered format carries so a later run can recognise unchanged content."""
     generated = (report.get('run') or {}).get('generated_at') or report.get('generated_at') or ''
