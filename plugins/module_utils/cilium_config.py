@@ -428,8 +428,16 @@ def gather_offline(src, configmap_name, clusterrole_src=None, clusterrole_name='
     }
 
 
+def _fatal(exc):
+    """401 (credentials rejected) and 0 (API server unreachable) say nothing about one object: the whole run failed."""
+    return getattr(exc, 'status', None) in (0, 401)
+
+
 def gather_live(api, namespace, configmap_name, clusterrole_name='cilium', error_class=Exception):
-    """Inputs for ``evaluate`` read through a ``KubeAPI``; per-object errors are recorded, not raised."""
+    """Inputs for ``evaluate`` read through a ``KubeAPI``; per-object errors (403, ...) are recorded, not raised.
+
+    Authentication failures (HTTP 401) and an unreachable API server are raised: no check can pass or fail then.
+    """
     result = {'configmap': None, 'configmap_error': None, 'clusterrole': None, 'clusterrole_error': None,
               'relay': None, 'relay_error': None, 'pods': None, 'pods_error': None}
     reads = (
@@ -441,6 +449,8 @@ def gather_live(api, namespace, configmap_name, clusterrole_name='cilium', error
         try:
             result[key] = api.get(path)
         except error_class as exc:  # pylint: disable=broad-exception-caught
+            if _fatal(exc):
+                raise
             if getattr(exc, 'status', None) == 404:
                 result[key] = False
             else:
@@ -451,6 +461,8 @@ def gather_live(api, namespace, configmap_name, clusterrole_name='cilium', error
             pods.extend(page.get('items') or [])
         result['pods'] = pods
     except error_class as exc:  # pylint: disable=broad-exception-caught
+        if _fatal(exc):
+            raise
         result['pods_error'] = str(exc)
     return result
 

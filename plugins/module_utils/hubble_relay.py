@@ -27,6 +27,7 @@ import threading
 
 from ansible_collections.netobs.cilium.plugins.module_utils import duration
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import DROP_REASON_CODES
+from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import redact_userinfo
 from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
 from ansible_collections.netobs.cilium.plugins.module_utils.loopback_relay import LoopbackRelay
 
@@ -55,6 +56,7 @@ class HubbleError(Exception):
     """A Hubble query failed; ``str(err)`` is a message fit for ``fail_json`` (what happened + what to do)."""
 
     def __init__(self, message, code=None):
+        message = redact_userinfo(message)
         super().__init__(message)
         self.message = message
         self.code = code

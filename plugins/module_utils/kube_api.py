@@ -35,6 +35,7 @@ import ipaddress
 import json
 import queue
 import random
+import re
 import ssl
 import threading
 import time
@@ -117,6 +118,15 @@ class _RepeatedHeader(str):
         return self is not other
 
 
+# scheme://user:password@host -> scheme://***@host: credentials in an address never reach a message or a log.
+_USERINFO = re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#@\'"]*(?:@[^/\s?#@\'"]*)*@')
+
+
+def redact_userinfo(text):
+    """``text`` with the user:password part of every URL in it replaced by ``***``."""
+    return _USERINFO.sub(r'\1***@', str(text))
+
+
 class KubeAPIError(Exception):
     """A Kubernetes API call failed; ``str(err)`` is a message fit for ``fail_json``.
 
@@ -126,6 +136,7 @@ class KubeAPIError(Exception):
     """
 
     def __init__(self, message, status=0, reason='', method=None, path=None, status_obj=None, rbac=None):
+        message = redact_userinfo(message)
         super().__init__(message)
         self.message = message
         self.status = status

@@ -21,12 +21,14 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi, rollup_headline, split_code_spans
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_GRAPH_NODES = 40
 MAX_GRAPH_EDGES = 80
 MAX_ROWS = 500
+MAX_LABEL_CHARS = 160       # longer node names are shortened with an ellipsis; the <title> tooltip has the full name
+LABEL_CHAR_WIDTH = 7.5      # generous width (px) of one character at font-size 12 (system-ui averages ~6.5)
 _ID_SAFE = re.compile(r'[^A-Za-z0-9_-]')
 _CONTROL = re.compile('[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]')
 
@@ -42,7 +44,10 @@ h3{font-size:15px;margin:14px 0 6px 0}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #e6e9ef;text-align:left;padding:6px 8px;vertical-align:top}
 th{background:#f0f2f6}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#f0f2f6;padding:1px 4px;border-radius:3px;overflow-wrap:anywhere}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#f0f2f6;color:#1d2330;padding:1px 4px;border-radius:3px;overflow-wrap:anywhere}
+code.id{white-space:nowrap;overflow-wrap:normal}
+header code.hash{font-size:13px;background:#2e3750;color:#ffffff;border:1px solid #6b7794;padding:1px 6px;white-space:nowrap;letter-spacing:0.02em}
+section{overflow-x:auto}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .pass{background:#1f8a4c}.fail{background:#c62828}.warn{background:#d9822b}.info{background:#5c6b80}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
@@ -59,8 +64,19 @@ _EDGE_COLOR = {exp.EXPECTED: '#1f8a4c', exp.OUTAGE_RISK: '#c62828', exp.UNREVIEW
 
 
 def e(value) -> str:
-    """Escape any value for HTML text or a quoted attribute (control characters removed)."""
-    return html.escape(_CONTROL.sub('', '' if value is None else str(value)), quote=True)
+    """Escape any value for HTML text or a quoted attribute (control characters removed, bidi controls made visible)."""
+    return html.escape(neutralise_bidi(_CONTROL.sub('', '' if value is None else str(value))), quote=True)
+
+
+def rich(value) -> str:
+    """An explanation: its Markdown-style `name` spans become ``<code>``, everything escaped."""
+    return ''.join(f'<code>{e(part)}</code>' if is_code else e(part)
+                   for is_code, part in split_code_spans('' if value is None else str(value)))
+
+
+def id_code(value) -> str:
+    """A report id (``v-<hex>``): never broken across lines."""
+    return f'<code class="id">{e(value)}</code>'
 
 
 def anchor(identifier) -> str:
@@ -108,6 +124,16 @@ def _allowed_edges(results) -> list:
     return edges
 
 
+def graph_label(name: str) -> str:
+    """The text of a graph node: the full name, or its first characters and an ellipsis beyond ``MAX_LABEL_CHARS``."""
+    return name if len(name) <= MAX_LABEL_CHARS else name[:MAX_LABEL_CHARS - 1] + '\u2026'
+
+
+def label_width(label: str) -> float:
+    """Estimated rendered width in px (generous, so that boxes sized from it hold the text)."""
+    return len(neutralise_bidi(label)) * LABEL_CHAR_WIDTH
+
+
 def _graph(violations, results=()) -> str:
     """Inline SVG: workloads on a circle (sorted by name), one arrow per violation (deterministic)."""
     edges = []
@@ -120,8 +146,11 @@ def _graph(violations, results=()) -> str:
     if not names:
         return '<p class="muted">No drops were observed, so there is nothing to draw.</p>'
     count = len(names)
+    labels = {name: graph_label(name) for name in names}
     radius = max(110.0, 36.0 * count / math.pi)
-    width = int(2 * radius + 360)
+    # Labels sit left/right of the circle: leave room for the longest one on both sides so none is cut off.
+    margin = max(180, int(max(label_width(label) for label in labels.values())) + 40)
+    width = int(2 * radius + 2 * margin)
     height = int(2 * radius + 120)
     cx, cy = width / 2.0, height / 2.0
     position = {}
@@ -172,7 +201,7 @@ def _graph(violations, results=()) -> str:
         tx = x + 16 if anchor_side == 'start' else (x - 16 if anchor_side == 'end' else x)
         ty = y + 4 if anchor_side != 'middle' else (y - 18 if y < cy else y + 28)
         parts.append(f'<g><title>{e(name)}</title><circle cx="{x}" cy="{y}" r="12" fill="#e8edf5" stroke="#1d2330" stroke-width="1.5"/>'
-                     f'<text x="{tx}" y="{ty}" font-size="12" text-anchor="{anchor_side}" fill="#1d2330">{e(name)}</text></g>')
+                     f'<text x="{tx}" y="{ty}" font-size="12" text-anchor="{anchor_side}" fill="#1d2330">{e(labels[name])}</text></g>')
     parts.append('</svg>')
     legend = ' '.join(f'{badge(k.replace("_", " "), _CLASS_BADGE[k])}' for k in exp.VIOLATION_CLASSES)
     legend += ' ' + badge('allowed as expected (dashed)', 'info')
@@ -211,17 +240,18 @@ def _expectations(report: Mapping) -> str:
                 'is unreviewed. Add an expectations file to judge drops.</p></section>')
     rows = []
     for result in sorted(results, key=lambda r: (r['verdict'] != exp.FAIL, r['name']))[:MAX_ROWS]:
-        links = ' '.join(f'<a href="#{anchor(vid)}"><code>{e(vid)}</code></a>' for vid in result.get('violations') or [])
+        links = ' '.join(f'<a href="#{anchor(vid)}">{id_code(vid)}</a>' for vid in result.get('violations') or [])
         controls = ' '.join(f'<code>{e(c)}</code>' for c in result.get('controls') or []) or '<span class="muted">-</span>'
         traffic = (f"<code>{e(result['from']['text'])}</code> &rarr; <code>{e(result['to']['text'])}</code> "
                    f"<code>{e(_l4(result.get('protocol'), result.get('port')))}</code>")
         prediction = result.get('prediction') or {}
-        predicted = (f'<br><span class="muted">policy evaluation: {e(prediction.get("verdict"))}</span>' if prediction else '')
-        notes = ''.join(f'<br><span class="muted">{e(n)}</span>' for n in result.get('notes') or [])
+        predicted = (f'<br><span class="muted">policy evaluation: {e(prediction.get("verdict"))} - '
+                     f'{rich(prediction.get("explanation") or "no reason given")}</span>' if prediction else '')
+        notes = ''.join(f'<br><span class="muted">{rich(n)}</span>' for n in result.get('notes') or [])
         rows.append(f"<tr><td>{_verdict_badge(result['verdict'])}<br><span class=\"muted\">{e(result['category'])}</span></td>"
                     f"<td><b>{e(result['name'])}</b><br><span class=\"muted\">{e(result.get('description'))}</span></td>"
                     f"<td>{traffic}</td><td>{e(result['expect'])}</td><td>{controls}</td>"
-                    f"<td>{e(result['explanation'])}{predicted}{notes}</td><td>{links}</td></tr>")
+                    f"<td>{rich(result['explanation'])}{predicted}{notes}</td><td>{links}</td></tr>")
     return ('<section id="expectations"><h2>Expectations</h2><table><thead><tr><th>Result</th><th>Expectation</th><th>Traffic</th>'
             '<th>Expect</th><th>Controls</th><th>Explanation</th><th>Violations</th></tr></thead><tbody>'
             + ''.join(rows) + '</tbody></table></section>')
@@ -237,7 +267,7 @@ def _violations(report: Mapping) -> str:
         attribution = violation.get('attribution') or {}
         baseline = f"<br>{badge(violation['baseline'], 'info')}" if violation.get('baseline') else ''
         rows.append(f"<tr><td>{badge(klass.replace('_', ' '), _CLASS_BADGE.get(klass, 'info'))}{baseline}</td>"
-                    f"<td><a href=\"#{anchor(violation['id'])}\"><code>{e(violation['id'])}</code></a></td>"
+                    f"<td><a href=\"#{anchor(violation['id'])}\">{id_code(violation['id'])}</a></td>"
                     f"<td><code>{e(violation['source'].get('display'))}</code> &rarr; <code>{e(violation['destination'].get('display'))}</code></td>"
                     f"<td>{e(_l4(violation.get('protocol'), violation.get('port')))}</td><td>{e(violation.get('direction'))}</td>"
                     f"<td>{e(violation.get('reason'))}</td><td>{e(violation.get('count'))}</td>"
@@ -259,15 +289,15 @@ def _evidence(report: Mapping) -> str:
         sample_rows = ''.join(
             f"<tr><td>{e(s.get('time'))}</td><td>{e(s.get('node'))}</td><td>{e(s.get('kind'))}</td><td>{e(s.get('text'))}</td>"
             f"<td><code>{e(s.get('ref'))}</code></td><td>{e(s.get('count'))}</td></tr>" for s in samples)
-        disagreement = (f"<p><b>Disagreement:</b> {e(attribution['disagreement'])}</p>" if attribution.get('disagreement') else '')
-        notes = ''.join(f'<li>{e(n)}</li>' for n in attribution.get('notes') or [])
+        disagreement = (f"<p><b>Disagreement:</b> {rich(attribution['disagreement'])}</p>" if attribution.get('disagreement') else '')
+        notes = ''.join(f'<li>{rich(n)}</li>' for n in attribution.get('notes') or [])
         blocks.append(
-            f"<div id=\"{anchor(violation['id'])}\"><h3><code>{e(violation['id'])}</code> {e(violation.get('summary'))}</h3>"
+            f"<div id=\"{anchor(violation['id'])}\"><h3>{id_code(violation['id'])} {e(violation.get('summary'))}</h3>"
             f"<p class=\"muted\">First seen {e(violation.get('first_seen') or '-')}, last seen {e(violation.get('last_seen') or '-')}; "
             f"nodes: {e(', '.join(violation.get('nodes') or []) or '-')}; evidence: {e(', '.join(violation.get('evidence_kinds') or []))}; "
             f"counts: events {e((violation.get('count_by_kind') or {}).get('event'))}, flows {e((violation.get('count_by_kind') or {}).get('flow'))}</p>"
             f"<p><b>Attribution</b> ({e(attribution.get('source') or 'none')}, verdict {e(attribution.get('verdict') or 'unknown')}): "
-            f"{e(attribution.get('explanation') or '-')}</p>"
+            f"{rich(attribution.get('explanation') or '-')}</p>"
             f"<p><b>Responsible:</b> {_policy_refs(attribution.get('responsible'))}</p>{disagreement}"
             + (f'<ul class="notes">{notes}</ul>' if notes else '')
             + ('<table><thead><tr><th>Time</th><th>Node</th><th>Kind</th><th>Record</th><th>Reference</th><th>Count</th></tr></thead>'
@@ -301,7 +331,7 @@ def _baseline(report: Mapping) -> str:
     baseline = report.get('baseline')
     if not baseline:
         return ''
-    resolved = ''.join(f"<li><code>{e(i.get('id'))}</code> {e(i.get('summary') or i.get('key'))}</li>" for i in baseline.get('resolved_details') or [])
+    resolved = ''.join(f"<li>{id_code(i.get('id'))} {e(i.get('summary') or i.get('key'))}</li>" for i in baseline.get('resolved_details') or [])
     changes = ''.join(f"<li><code>{e(c.get('name'))}</code>: {e(c.get('before') or 'absent')} &rarr; {e(c.get('after') or 'removed')}</li>"
                       for c in baseline.get('expectation_changes') or [])
     return (f"<section id=\"baseline\"><h2>Since the baseline</h2><p>New {e(len(baseline.get('new') or []))}, resolved "
@@ -327,7 +357,8 @@ def render(report: Mapping) -> bytes:
     summary = report.get('summary') or {}
     header = (f"<h1>Network-policy compliance: {e(cluster)} {_verdict_badge(summary.get('verdict'))}</h1>"
               f"<p>Generated {e(run.get('generated_at'))} by {e(run['collection']['name'])} {e(run['collection']['version'])}, "
-              f"report schema {e(report.get('schema_version'))}, content hash <code>{e(str(report.get('content_hash'))[:16])}</code></p>")
+              f"report schema {e(report.get('schema_version'))}, content hash <code class=\"hash\" title=\"{e(report.get('content_hash'))}\">"
+              f"{e(str(report.get('content_hash'))[:16])}</code></p>")
     graph = f'<section id="graph"><h2>Workloads and drops</h2>{_graph(report.get("violations") or [], report.get("expectations") or [])}</section>'
     body = '\n'.join([_summary(report), _expectations(report), _violations(report), graph, _evidence(report),
                       _baseline(report), _coverage(report)])
@@ -336,10 +367,14 @@ def render(report: Mapping) -> bytes:
 
 def render_rollup(rollup: Mapping) -> bytes:
     summary = rollup.get('summary') or {}
-    header = (f"<h1>Network-policy compliance: fleet roll-up</h1><p>{e(summary.get('clusters', 0))} cluster(s), "
-              f"{e(summary.get('passed', 0))} passed, {e(summary.get('failed', 0))} failed; generated {e(rollup.get('generated_at'))}</p>")
+    header = (f"<h1>Network-policy compliance: fleet roll-up {_verdict_badge(exp.FAIL if summary.get('failed') else exp.PASS)}</h1>"
+              f"<p>{e(rollup_headline(rollup))}; generated {e(rollup.get('generated_at'))}</p>")
     rows = []
     for entry in rollup.get('clusters') or []:
+        if entry.get('error'):
+            rows.append(f"<tr><td><code>{e(entry['cluster'])}</code></td><td>{_verdict_badge(exp.FAIL)}</td>"
+                        f"<td colspan=\"8\"><b>did not report:</b> {e(entry['error'])}</td></tr>")
+            continue
         expectations = entry.get('expectations') or {}
         violations = entry.get('violations') or {}
         rows.append(f"<tr><td><code>{e(entry['cluster'])}</code></td><td>{_verdict_badge(entry.get('verdict'))}</td>"

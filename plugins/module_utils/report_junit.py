@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi
 
 _XML_INVALID = re.compile('[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 MAX_MESSAGE = 1000
@@ -33,7 +33,7 @@ MAX_MESSAGE = 1000
 
 def clean(value) -> str:
     """Text safe for XML 1.0 (invalid characters replaced by U+FFFD)."""
-    return _XML_INVALID.sub('\ufffd', '' if value is None else str(value))
+    return neutralise_bidi(_XML_INVALID.sub('\ufffd', '' if value is None else str(value)))
 
 
 def _short(text: str) -> str:
@@ -87,7 +87,7 @@ def _expectation_text(result: Mapping, violations: Mapping[str, Mapping]) -> str
     prediction = result.get('prediction')
     if prediction:
         lines.append('')
-        lines.append(f"Policy evaluation: {prediction.get('verdict')}: {prediction.get('explanation')}")
+        lines.append(f"Policy evaluation: {prediction.get('verdict')}: {prediction.get('explanation') or 'no reason given'}")
     for note in result.get('notes') or []:
         lines.append('Note: ' + note)
     return clean('\n'.join(lines))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi, rollup_headline, split_code_spans
 
 _SPECIAL = re.compile(r'([\\`*_{}\[\]()#+!|~])')
 _URLISH = re.compile(r'(?i)(\b(?:[a-z][a-z0-9+.-]*://|(?:javascript|data|vbscript|mailto|file|tel):|www\.)\S*)')
@@ -25,7 +25,7 @@ ICON = {exp.PASS: 'PASS', exp.FAIL: 'FAIL'}
 
 
 def _flat(value) -> str:
-    return ' '.join(_CONTROL.sub('', '' if value is None else str(value)).split())
+    return ' '.join(neutralise_bidi(_CONTROL.sub('', '' if value is None else str(value))).split())
 
 
 def code(value) -> str:
@@ -51,6 +51,25 @@ def text(value) -> str:
         else:
             out.append(html.escape(_SPECIAL.sub(r'\\\1', part), quote=False))
     return ''.join(out)
+
+
+def rich(value) -> str:
+    """An explanation: its `name` spans become code spans, the rest is ``text()``."""
+    out = []
+    for is_code, part in split_code_spans('' if value is None else str(value)):
+        if is_code:
+            out.append(code(part))
+        else:  # text() trims; the spaces around a code span are part of the sentence
+            out.append((' ' if part[:1].isspace() else '') + text(part) + (' ' if part[-1:].isspace() and part.strip() else ''))
+    return ''.join(out)
+
+
+def _prediction(result: Mapping) -> str:
+    """Why the policy evaluation of an expectation is unknown (or what it found), for the explanation cell."""
+    prediction = result.get('prediction') or {}
+    if not prediction or prediction.get('verdict') != 'unknown':
+        return ''
+    return f"<br>policy evaluation: unknown - {rich(prediction.get('explanation') or 'no reason given')}"
 
 
 def _row(cells) -> str:
@@ -115,7 +134,8 @@ def render(report: Mapping) -> bytes:
         rows = []
         for result in sorted(results, key=lambda r: (r['verdict'] != exp.FAIL, r['name'])):
             rows.append([f"**{ICON[result['verdict']]}** {text(result['category'])}", code(result['name']), _traffic(result),
-                         text(result['expect']), ', '.join(code(c) for c in result.get('controls') or []) or '-', text(result['explanation'])])
+                         text(result['expect']), ', '.join(code(c) for c in result.get('controls') or []) or '-',
+                         rich(result['explanation']) + _prediction(result)])
         lines.extend(_table(['Result', 'Expectation', 'Traffic', 'Expect', 'Controls', 'Explanation'], rows))
     items = report.get('violations') or []
     for title, wanted in (('Unexpected violations (unreviewed)', exp.UNREVIEWED), ('Outage risks (expected allow, dropped)', exp.OUTAGE_RISK),
@@ -128,7 +148,7 @@ def render(report: Mapping) -> bytes:
         for violation in chosen:
             attribution = violation.get('attribution') or {}
             rows.append([code(violation['id']), text(violation['summary']), str(violation.get('count')),
-                         _policies(attribution), text(attribution.get('explanation') or '-'),
+                         _policies(attribution), rich(attribution.get('explanation') or '-'),
                          text(violation.get('baseline') or '-')])
         lines.extend(_table(['ID', 'Traffic', 'Count', 'Responsible', 'Explanation', 'Baseline'], rows))
     baseline = report.get('baseline')
@@ -155,11 +175,14 @@ def render(report: Mapping) -> bytes:
 def render_rollup(rollup: Mapping) -> bytes:
     lines = ['# Network-policy compliance: fleet roll-up', '', f'<!-- {marker_text(rollup)} -->', '']
     summary = rollup.get('summary') or {}
-    lines.append(f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed, "
+    lines.append(f"{text(rollup_headline(rollup))}, "
                  f"{summary.get('unexpected', 0)} unexpected finding(s). Generated {text(rollup.get('generated_at'))}.")
     lines.append('')
     rows = []
     for entry in rollup.get('clusters') or []:
+        if entry.get('error'):
+            rows.append([code(entry['cluster']), f"**{ICON[exp.FAIL]}**"] + ['-'] * 6 + [f"**did not report**: {text(entry['error'])}"])
+            continue
         expectations = entry.get('expectations') or {}
         violations = entry.get('violations') or {}
         rows.append([code(entry['cluster']), f"**{ICON.get(entry.get('verdict'), text(entry.get('verdict')))}**",

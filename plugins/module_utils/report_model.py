@@ -103,6 +103,23 @@ def evidence_hash(report: Mapping) -> str:
     return hashlib.sha256(canonical_json(data).encode('utf-8')).hexdigest()
 
 
+# Bidirectional-text controls (embeddings, overrides, isolates, marks) reorder what a reader sees ("Trojan Source"):
+# in the human-readable formats every one of them from cluster data is shown as a visible ``<U+202E>`` instead.
+BIDI_CONTROLS = re.compile('[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]')
+CODE_SPAN = re.compile(r'`([^`\n]+)`')
+
+
+def neutralise_bidi(text: str) -> str:
+    """``text`` with each bidi control character replaced by a visible ``<U+XXXX>``."""
+    return BIDI_CONTROLS.sub(lambda match: f'<U+{ord(match.group()):04X}>', text)
+
+
+def split_code_spans(text: str) -> list[tuple[bool, str]]:
+    """Explanations mark names as `code`: ``[(is_code, part), ...]`` for each format to render its own way."""
+    parts = CODE_SPAN.split(text)
+    return [(bool(index % 2), part) for index, part in enumerate(parts) if part]
+
+
 def marker_text(report: Mapping) -> str:
     """The line every rendered format carries so a later run can recognise unchanged content."""
     generated = (report.get('run') or {}).get('generated_at') or report.get('generated_at') or ''
@@ -824,9 +841,35 @@ def load_report(path: str) -> dict:
     return dict(data)
 
 
-def build_rollup(paths: list[str], now: datetime.datetime | None = None) -> dict:
-    """A cluster x verdict table over several JSON reports."""
-    clusters = []
+def _did_not_report(item) -> dict:
+    """The roll-up row of a cluster whose run failed or wrote no report: a failed row carrying its error."""
+    if not isinstance(item, Mapping) or not str(item.get('cluster') or '').strip():
+        raise ReportError(f'each cluster that did not report needs a cluster name and an error, got {item!r}')
+    error = ' '.join(str(item.get('error') or '').split()) or 'no report and no error message (the run stopped before the report task)'
+    return {
+        'cluster': str(item['cluster']), 'report': str(item['report']) if item.get('report') else None, 'generated_at': None,
+        'verdict': exp.FAIL, 'failing': 0, 'unexpected': 0, 'violations': {}, 'expectations': {}, 'coverage_complete': False,
+        'content_hash': None, 'coverage_notes': 0, 'error': error,
+    }
+
+
+def rollup_headline(rollup: Mapping) -> str:
+    """``3 cluster(s): 2 passed, 1 failed (did not report: prod: <error>)`` - one line for every format."""
+    summary = rollup.get('summary') or {}
+    missing = [c for c in rollup.get('clusters') or [] if c.get('error')]
+    text = f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed"
+    if missing:
+        text += ' (did not report: ' + '; '.join(f"{c['cluster']}: {c['error']}" for c in missing) + ')'
+    return text
+
+
+def build_rollup(paths: list[str], now: datetime.datetime | None = None, did_not_report: Iterable[Mapping] = ()) -> dict:
+    """A cluster x verdict table over several JSON reports.
+
+    ``did_not_report`` lists the clusters whose run failed or wrote no report (``{cluster, error}``): each one is a
+    failed row with its error and counts in the totals, so a fleet is never green because a cluster was missing.
+    """
+    clusters = [_did_not_report(item) for item in did_not_report or ()]
     names: list[str] = []
     matrix: dict[str, dict] = {}
     for path in paths:

@@ -73,7 +73,8 @@ requirements:
   - PyYAML (for YAML files)
 notes:
   - Read-only RBAC needed for live reads - get on configmaps and deployments and list on pods in O(cilium_namespace),
-    get on the ClusterRole. A check whose object cannot be read reports V(unknown).
+    get on the ClusterRole. A check whose object cannot be read (for example HTTP 403) reports V(unknown).
+  - The task fails when the credentials are rejected (HTTP 401) or the API server cannot be reached.
 seealso:
   - module: netobs.cilium.cni_info
   - name: Cilium Helm values for the drop-event emitter
@@ -220,7 +221,10 @@ def run(module):
             api = KubeAPI.from_module(module)
         except KubeAPIError as exc:
             module.fail_json(**exc.failure())
-        inputs = cilium_config.gather_live(api, namespace, params['configmap_name'], params['clusterrole_name'], KubeAPIError)
+        try:
+            inputs = cilium_config.gather_live(api, namespace, params['configmap_name'], params['clusterrole_name'], KubeAPIError)
+        except KubeAPIError as exc:
+            module.fail_json(**exc.failure(api, prefix='cannot check the Cilium configuration: '))
         requests = api.request_count
         source = 'cluster'
     configmap = inputs.get('configmap')

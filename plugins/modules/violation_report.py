@@ -132,6 +132,24 @@ options:
         snapshots, expectations, probes and O(baseline) must not be given.
     type: list
     elements: path
+  rollup_failed:
+    description:
+      - Clusters of the fleet whose run failed or wrote no report (unreachable, a task failed, no JSON report). Each one is
+        a failed row of the roll-up with its error and counts in its totals, so a fleet is never green because a cluster is missing.
+      - Roll-up mode only (together with O(rollup), or alone when no cluster reported).
+    type: list
+    elements: dict
+    suboptions:
+      cluster:
+        description: Name of the cluster.
+        type: str
+        required: true
+      error:
+        description: Why it did not report (the failed task and its message).
+        type: str
+      report:
+        description: The report path that was expected.
+        type: path
 extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
@@ -278,6 +296,8 @@ def argument_spec():
         max_evidence=dict(type='int', default=report_model.DEFAULT_MAX_EVIDENCE),
         max_findings=dict(type='int', default=20),
         rollup=dict(type='list', elements='path'),
+        rollup_failed=dict(type='list', elements='dict', options=dict(
+            cluster=dict(type='str', required=True), error=dict(type='str'), report=dict(type='path'))),
     )
     return spec
 
@@ -370,18 +390,21 @@ def run_rollup(module, params):
     if not formats:
         module.fail_json(msg='a roll-up is written as json, markdown or html; formats has none of them')
     try:
-        rollup = report_model.build_rollup(params['rollup'])
+        rollup = report_model.build_rollup(params['rollup'] or [], did_not_report=params['rollup_failed'] or [])
     except report_model.ReportError as exc:
         module.fail_json(msg='cannot build the roll-up: %s' % exc)
     result = _finish(module, rollup, params, params['basename'] or 'fleet', formats)
     summary = rollup['summary']
-    failing = [{'type': 'cluster', 'name': c['cluster'], 'verdict': c['verdict'], 'category': None, 'controls': [],
-                'explanation': '%s failing finding(s), %s unexpected' % (c['failing'], c['unexpected'])}
+    failing = [{'type': 'cluster', 'name': c['cluster'], 'verdict': c['verdict'], 'category': 'did_not_report' if c.get('error') else None,
+                'controls': [], 'explanation': ('did not report: %s' % c['error']) if c.get('error')
+                else '%s failing finding(s), %s unexpected' % (c['failing'], c['unexpected'])}
                for c in rollup['clusters'] if c['verdict'] != exp.PASS]
+    missing = sum(1 for c in rollup['clusters'] if c.get('error'))
     result.update(verdict=exp.FAIL if summary['failed'] else exp.PASS, summary=summary,
                   findings=failing[:params['max_findings']], findings_truncated=len(failing) > params['max_findings'],
                   coverage_notes=[])
-    fail = (params['fail_on'] == 'any' and summary['failed']) or (params['fail_on'] == 'unexpected' and summary['unexpected'])
+    # A cluster that did not report cannot show that nothing unexpected happened there: it fails fail_on=unexpected too.
+    fail = (params['fail_on'] == 'any' and summary['failed']) or (params['fail_on'] == 'unexpected' and (summary['unexpected'] or missing))
     if fail:
         module.fail_json(msg='fleet roll-up: %d of %d cluster(s) failed, %d unexpected finding(s); see %s'
                          % (summary['failed'], summary['clusters'], summary['unexpected'], ', '.join(result['reports'].values())), **result)
@@ -435,7 +458,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     try:
-        if params['rollup']:
+        if params['rollup'] or params['rollup_failed']:
             run_rollup(module, params)
         else:
             run_report(module, params)
