@@ -34,14 +34,14 @@ import threading
 import time
 
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
 from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
     DurationError,
     format_timestamp,
     parse_since,
     parse_timestamp,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import event_malformed_reason, parse_event
 from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
     KubeAPIConnectionError,
     KubeAPIError,
@@ -63,6 +63,7 @@ API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
 DEFAULT_EVENT_TTL = 3600
 SRC_SUFFIXES = ('.json', '.yaml', '.yml')
 _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
+MAX_WRAPPER_DEPTH = 3
 
 
 class DropEventsError(Exception):
@@ -107,14 +108,83 @@ def drop_fields(drop):
     }
 
 
+# ----------------------------------------------------------------------------- shape checks
+
+def _kind(value):
+    """A short name for the type of a value in messages (never its text: it may be huge or unprintable)."""
+    if value is None:
+        return 'null'
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, int):
+        return 'an integer'
+    if isinstance(value, float):
+        return 'a number'
+    if isinstance(value, str):
+        return 'a string'
+    if isinstance(value, (list, tuple)):
+        return 'a list'
+    if isinstance(value, dict):
+        return 'an object'
+    return 'a %s' % type(value).__name__
+
+
+def _str_or_none(value):
+    return value[:MAX_SAMPLE_TEXT] if isinstance(value, str) else None
+
+
+_TIMESTAMP_FIELDS = (('lastTimestamp', 'deprecatedLastTimestamp'), ('firstTimestamp', 'deprecatedFirstTimestamp'),
+                     ('eventTime', 'eventTime'))
+
+
+def event_shape_error(ev):
+    """Why the fields ``ingest`` reads before parsing have the wrong types, or None when they are usable.
+
+    Checks the values the collector itself uses (metadata, the involved object, timestamps, series); the rest
+    of the Event is checked by ``event_parser.parse_event``.
+    """
+    meta = ev.get('metadata')
+    if meta is not None and not isinstance(meta, dict):
+        return 'metadata is %s, expected an object' % _kind(meta)
+    for key in ('uid', 'name', 'namespace', 'resourceVersion'):
+        value = (meta or {}).get(key)
+        if value is not None and not isinstance(value, str):
+            return 'metadata.%s is %s, expected a string' % (key, _kind(value))
+    created = (meta or {}).get('creationTimestamp')
+    if created is not None and not isinstance(created, (str, datetime.datetime)):
+        return 'metadata.creationTimestamp is %s, expected a timestamp string' % _kind(created)
+    involved = _event_field(ev, 'involvedObject', 'regarding')
+    if involved is not None:
+        if not isinstance(involved, dict):
+            return 'involvedObject/regarding is %s, expected an object' % _kind(involved)
+        for key in ('namespace', 'name'):
+            value = involved.get(key)
+            if value is not None and not isinstance(value, str):
+                return 'involvedObject.%s is %s, expected a string' % (key, _kind(value))
+    for core, events_v1 in _TIMESTAMP_FIELDS:
+        value = _event_field(ev, core, events_v1)
+        if value is not None and not isinstance(value, (str, datetime.datetime)):
+            return '%s is %s, expected a timestamp string' % (core, _kind(value))
+    series = ev.get('series')
+    if series is not None:
+        if not isinstance(series, dict):
+            return 'series is %s, expected an object' % _kind(series)
+        observed = series.get('lastObservedTime')
+        if observed is not None and not isinstance(observed, (str, datetime.datetime)):
+            return 'series.lastObservedTime is %s, expected a timestamp string' % _kind(observed)
+    return None
+
+
 # ----------------------------------------------------------------------------- timestamps
 
 _TS_CACHE = {}
 
 
 def _ts(value):
-    """Parse an apiserver timestamp fast (cached); None for empty/invalid."""
-    if not value:
+    """Parse an apiserver timestamp fast (cached); None for empty/invalid (a non-string, non-datetime is invalid)."""
+    if isinstance(value, datetime.datetime):  # YAML loads unquoted timestamps as datetime
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not value or not isinstance(value, str) or len(value) > 64:
         return None
     hit = _TS_CACHE.get(value)
     if hit is not None:
@@ -335,6 +405,7 @@ class DropEventsCollector:
         self.drops_truncated = False
         self.events_total = 0
         self.malformed = 0
+        self.malformed_samples = []
         self.excluded = {'before_since': 0, 'reasons': 0, 'namespaces': 0, 'other_reasons': 0}
         self.oldest = None
         self.newest = None
@@ -351,20 +422,55 @@ class DropEventsCollector:
         self.satisfied = None
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, raw):
+    def ingest(self, raw, file=None, line=None):
         """Account one Event object (core/v1 or events.k8s.io/v1, or a watch wrapper); returns its Drop or None.
 
         An Event seen again (relist, watch MODIFIED) is parsed again: the aggregator only adds the increase of
         its ``count``, and wait_for counts the increase.
+
+        Never raises on bad input: an item that is not an Event object, or whose fields have the wrong types
+        (uid as a list, a timestamp as a number, metadata as a string...), is counted in ``events_malformed``
+        and kept as a bounded sample (``events_malformed_samples``). ``file``/``line`` only label those samples.
         """
-        if not isinstance(raw, dict):
-            self.malformed += 1
+        for _depth in range(MAX_WRAPPER_DEPTH + 1):
+            if not isinstance(raw, dict):
+                self.add_malformed(raw, 'not an Event object but %s' % _kind(raw), file, line)
+                return None
+            reason = raw.get('reason')
+            if reason == PACKET_DROP or not isinstance(raw.get('object'), dict) or 'involvedObject' in raw:
+                break
+            raw = raw['object']  # watch event wrapper {"type": ..., "object": {...}}
+        else:
+            self.add_malformed(None, 'watch event wrappers nested more than %d deep' % MAX_WRAPPER_DEPTH, file, line)
             return None
-        if raw.get('reason') != PACKET_DROP:
-            if isinstance(raw.get('object'), dict) and 'involvedObject' not in raw:
-                return self.ingest(raw['object'])
-            self.excluded['other_reasons'] += 1
+        if reason != PACKET_DROP:
+            if reason is not None and not isinstance(reason, str):
+                self.add_malformed(raw, 'reason is %s, expected a string' % _kind(reason), file, line)
+            else:
+                self.excluded['other_reasons'] += 1
             return None
+        problem = event_shape_error(raw)
+        if problem is not None:
+            self.add_malformed(raw, problem, file, line)
+            return None
+        try:
+            return self._ingest(raw, file, line)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:  # pragma: no cover - safety net
+            self.add_malformed(raw, 'could not be read (%s)' % type(exc).__name__, file, line)
+            return None
+
+    def add_malformed(self, raw, error, file=None, line=None):
+        """Count one Event (or item of a capture) that could not be read; keep a bounded sample of it."""
+        self.malformed += 1
+        if len(self.malformed_samples) < MAX_MALFORMED_SAMPLES:
+            meta = raw.get('metadata') if isinstance(raw, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            self.malformed_samples.append({
+                'namespace': _str_or_none(meta.get('namespace')), 'name': _str_or_none(meta.get('name')),
+                'file': file, 'line': line, 'error': str(error)[:MAX_SAMPLE_TEXT],
+            })
+
+    def _ingest(self, raw, file, line):
         meta = raw.get('metadata') or {}
         if self.namespaces is not None:
             involved = _event_field(raw, 'involvedObject', 'regarding') or {}
@@ -389,10 +495,10 @@ class DropEventsCollector:
             self.oldest = first
         if last is not None and (self.newest is None or last > self.newest):
             self.newest = last
-        drop = parse_event(raw, self.cov if not known else Coverage())
+        drop = parse_event(raw, self.cov if not known else Coverage(), file)
         if drop is None:
             if not known:
-                self.malformed += 1
+                self.add_malformed(raw, event_malformed_reason(raw) or 'not a readable PacketDrop Event', file, line)
             return None
         if not known:
             self.events_total += 1
@@ -596,6 +702,7 @@ class DropEventsCollector:
     def coverage(self):
         cov = self.cov.to_dict()
         cov['events_malformed'] = self.malformed
+        cov['events_malformed_samples'] = list(self.malformed_samples)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)

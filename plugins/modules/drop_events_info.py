@@ -273,6 +273,16 @@ coverage:
         - Set when Events may have expired from the API server (event TTL, 1h by default) inside the requested window,
           or when no O(since) was given; null otherwise and for O(src).
       type: str
+    events_malformed:
+      description:
+        - Items that are not readable PacketDrop Events (not an object, or fields of the wrong type such as a uid
+          that is a list or a timestamp that is a number), plus undecodable parts of O(src) files. They are
+          counted here, never fatal.
+      type: int
+    events_malformed_samples:
+      description: Up to 10 of them, each with C(namespace), C(name), C(file), C(line) (when known) and C(error) naming the bad field.
+      type: list
+      elements: dict
 wait:
   description: Outcome of O(wait_for).
   returned: when O(wait_for) is set
