@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import json
 import os
 import queue
 import re
@@ -278,12 +279,21 @@ def _drop_summary(fields):
 
 # ----------------------------------------------------------------------------- offline files
 
-def iter_src_events(src):
-    """Yield Event objects from a file or directory of ``kubectl get events -o json|yaml`` output.
+SRC_FORMATS = ('kubectl get events -o json|yaml output: an EventList/List, a plain list, one Event, multi-document YAML, '
+               'or Event objects (or watch events) back to back or one per line as kubectl get events -w -o json writes them')
 
-    Accepts ``EventList``/``List`` (``items``), a plain JSON/YAML list, a single Event, multi-document
-    YAML and JSON-lines.  Directories are read recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
-    """
+
+class Undecodable:
+    """A part of a src file that could not be decoded (a truncated last line, garbage between objects)."""
+
+    __slots__ = ('line', 'error')
+
+    def __init__(self, line, error):
+        self.line = line
+        self.error = error
+
+
+def _src_files(src):
     if not os.path.exists(src):
         raise DropEventsError('src %s does not exist' % src)
     if os.path.isdir(src):
@@ -293,52 +303,166 @@ def iter_src_events(src):
             files.extend(os.path.join(root, n) for n in sorted(names) if n.lower().endswith(SRC_SUFFIXES))
         if not files:
             raise DropEventsError('src directory %s contains no .json/.yaml/.yml files' % src)
-    else:
-        files = [src]
-    for path in files:
-        yield from _events_from_document_file(path)
+        return files
+    return [src]
 
 
-def _events_from_document_file(path):
+def iter_src_items(src):
+    """Yield ``(path, line, item)`` for every item of a file or directory of ``kubectl get events`` output.
+
+    ``item`` is what the file holds where an Event is expected (usually an Event dict; anything else is for
+    ``DropEventsCollector.ingest`` to count) or an ``Undecodable`` for a part that could not be decoded.
+    ``line`` is where a top-level document starts (None for the items of a list). Directories are read
+    recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
+    """
+    for path in _src_files(src):
+        for line, doc in _documents_from_file(path):
+            if isinstance(doc, Undecodable):
+                yield path, doc.line, doc
+                continue
+            for item in _events_from_doc(doc):
+                yield path, line if item is doc else None, item
+
+
+def iter_src_events(src):
+    """Yield the Event objects (dicts) of a file or directory; see ``iter_src_items`` (which also yields the rest)."""
+    for _path, _line, item in iter_src_items(src):
+        if isinstance(item, dict):
+            yield item
+
+
+def _documents_from_file(path):
+    """Yield ``(line, document)`` of one src file: JSON, JSON documents back to back or per line, or YAML."""
     try:
         with open(path, 'rb') as handle:
             data = handle.read()
     except OSError as exc:
         raise DropEventsError('cannot read src file %s: %s' % (path, exc)) from exc
+    if data[:3] == b'\xef\xbb\xbf':  # UTF-8 byte order mark
+        data = data[3:]
     stripped = data.lstrip()
-    docs = None
+    if not stripped:
+        return
     if stripped[:1] in (b'{', b'['):
         try:
-            docs = [json_loads(data)]
-        except ValueError:
-            try:  # JSON lines
-                docs = [json_loads(line) for line in data.splitlines() if line.strip()]
-            except ValueError:
-                docs = None
-    if docs is None:
-        if not HAS_YAML:
-            raise DropEventsError('src file %s is not JSON and PyYAML is not installed to read YAML' % path)
+            yield 1, json_loads(data)
+            return
+        except (ValueError, RecursionError):
+            pass
+        yield from _json_documents(data, path)
+        return
+    yield from _yaml_documents(data, path)
+
+
+def _json_documents(data, path):
+    """JSON documents one per line (fast) or back to back, pretty-printed (``kubectl get events -w -o json``).
+
+    A part that does not decode (a truncated last line, garbage) is yielded as ``Undecodable`` and reading resumes at
+    the next line that starts with ``{`` or ``[``; nothing decoding at all is an error naming the file.
+    """
+    lines = data.split(b'\n')
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    docs = []
+    for number, line in enumerate(lines[:last + 1], 1):
+        if not line.strip():
+            continue
         try:
-            loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-            docs = [d for d in yaml.load_all(data, Loader=loader) if d is not None]  # nosec - safe loader
-        except yaml.YAMLError as exc:
-            raise DropEventsError('src file %s is neither valid JSON nor YAML: %s' % (path, exc)) from exc
-    for doc in docs:
-        yield from _events_from_doc(doc)
+            docs.append((number, json_loads(line)))
+        except (ValueError, RecursionError) as exc:
+            if number - 1 == last and docs:  # only the last line is broken: a capture cut off mid-write
+                docs.append((number, Undecodable(number, 'line %d is truncated or not JSON (%s); the rest of the file was read' % (number, _short_error(exc)))))
+                break
+            docs = None
+            break
+    if docs is not None:
+        yield from docs
+        return
+    text = data.decode('utf-8', 'replace')
+    decoder = json.JSONDecoder()
+    position, size, line, counted = 0, len(text), 1, 0
+    decoded = 0
+    first_error = None
+    while position < size:
+        while position < size and text[position] in ' \t\r\n':
+            position += 1
+        if position >= size:
+            break
+        line += text.count('\n', counted, position)
+        counted = position
+        try:
+            obj, end = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError) as exc:
+            error = 'JSON from line %d does not decode (%s); skipped to the next object' % (line, _short_error(exc))
+            first_error = first_error or error
+            resume = _next_document_start(text, position + 1)
+            if resume < 0 and not decoded:
+                break
+            yield line, Undecodable(line, error)
+            if resume < 0:
+                break
+            position = resume
+            continue
+        decoded += 1
+        yield line, obj
+        position = end
+    if not decoded and first_error:
+        raise DropEventsError('src file %s is neither valid JSON nor YAML: expected %s; %s' % (path, SRC_FORMATS, first_error))
 
 
-def _events_from_doc(doc):
-    if isinstance(doc, list):
+def _next_document_start(text, position):
+    """Offset of the next line that starts with ``{`` or ``[`` at or after ``position``, -1 if none."""
+    best = -1
+    for opener in ('\n{', '\n['):
+        found = text.find(opener, position)
+        if found >= 0 and (best < 0 or found < best):
+            best = found
+    return best + 1 if best >= 0 else -1
+
+
+def _short_error(exc):
+    if isinstance(exc, RecursionError):
+        return 'nested too deep'
+    return str(exc).split('\n', 1)[0][:120]
+
+
+def _yaml_documents(data, path):
+    if not HAS_YAML:
+        raise DropEventsError('src file %s is not JSON and PyYAML is not installed to read YAML; expected %s' % (path, SRC_FORMATS))
+    loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+    decoded = 0
+    try:
+        for doc in yaml.load_all(data, Loader=loader):  # nosec - safe loader
+            if doc is not None:
+                decoded += 1
+                yield None, doc
+    except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        line = mark.line + 1 if mark is not None else None
+        if not decoded:
+            raise DropEventsError('src file %s is neither valid JSON nor YAML: expected %s; %s'
+                                  % (path, SRC_FORMATS, _short_error(exc) if not isinstance(exc, yaml.YAMLError) else exc)) from None
+        yield line, Undecodable(line, 'YAML from line %s does not decode (%s); the rest of the file was skipped'
+                                % (line or '?', str(exc).replace('\n', ' ')[:200]))
+
+
+def _events_from_doc(doc, depth=0):
+    """The items of one document where Events are expected; what is not an Event is yielded too (to be counted)."""
+    if isinstance(doc, list) and depth < 3:
         for item in doc:
-            yield from _events_from_doc(item)
-    elif isinstance(doc, dict):
-        if isinstance(doc.get('items'), list):
-            for item in doc['items']:
-                yield from _events_from_doc(item)
+            yield from _events_from_doc(item, depth + 1)
+    elif isinstance(doc, dict) and 'involvedObject' not in doc and 'regarding' not in doc and depth < 3:
+        items = doc.get('items')
+        if isinstance(items, list):
+            for item in items:
+                yield from _events_from_doc(item, depth + 1)
         elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
             yield doc['object']
-        elif doc.get('kind') == 'Event' or 'involvedObject' in doc or 'regarding' in doc:
+        else:
             yield doc
+    else:
+        yield doc
 
 
 # ----------------------------------------------------------------------------- collector
@@ -690,9 +814,11 @@ class DropEventsCollector:
     # ------------------------------------------------------------------ offline
     def collect_src(self, src):
         self.source = 'src'
-        for event in iter_src_events(src):
-            if isinstance(event, dict):
-                self.ingest(event)
+        for path, line, item in iter_src_items(src):
+            if isinstance(item, Undecodable):
+                self.add_malformed(None, item.error, path, item.line)
+            else:
+                self.ingest(item, path, line)
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))

@@ -70,6 +70,10 @@ options:
       - Read Events from a file or a directory instead of the API (offline analysis).
       - Files contain C(kubectl get events -o json) or C(-o yaml) output; an C(EventList)/C(List), a plain list,
         a single Event, multi-document YAML and JSON lines are accepted, from both Events APIs.
+      - C(kubectl get events -w -o json) output (pretty-printed objects back to back, also with
+        C(--output-watch-events)) is accepted. A part that does not decode, such as the truncated last line of a
+        capture stopped mid-write, is counted in RV(coverage.events_malformed) (with file and line) and the rest is
+        read; a file where nothing decodes is an error naming the file.
       - Directories are read recursively (C(*.json), C(*.yaml), C(*.yml)).
       - Mutually exclusive with O(wait_for); connection options are ignored.
     type: path
