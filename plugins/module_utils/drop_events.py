@@ -36,6 +36,7 @@ import time
 
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
     DurationError,
     format_timestamp,
@@ -239,6 +240,11 @@ class WaitCriteria:
         for key in ('direction', 'reason', 'protocol'):
             if key in self.criteria:
                 self.criteria[key] = str(self.criteria[key]).lower()
+        if 'reason' in self.criteria:
+            try:
+                self.criteria['reason'] = check_reason(self.criteria['reason'], 'wait_for.reason').lower()
+            except ValueError as exc:
+                raise DropEventsError(str(exc)) from None
         if 'port' in self.criteria:
             self.criteria['port'] = int(self.criteria['port'])
 
@@ -515,7 +521,10 @@ class DropEventsCollector:
         except DurationError as exc:
             raise DropEventsError(str(exc)) from exc
         self.since_input = since
-        self.reasons = {str(r).strip().lower() for r in reasons} if reasons else None
+        try:
+            self.reasons = {check_reason(r).lower() for r in reasons} if reasons else None
+        except ValueError as exc:
+            raise DropEventsError(str(exc)) from None
         self.api_version = api_version
         self.page_size = page_size or 500
         self.max_drops = max_drops if max_drops is not None else 100

@@ -244,3 +244,27 @@ def reserved_identity_name(identity: int | None) -> str | None:
     if identity is None:
         return None
     return RESERVED_IDENTITIES.get(identity)
+
+
+REASON_HINT = 'use Cilium DropReason names (case-insensitive) such as policy_denied, policy_deny, auth_required'
+
+
+def unknown_reason_message(value, option: str = 'reasons') -> str:
+    """Error text for a value that is not a drop reason, with the closest names as a suggestion."""
+    import difflib  # pylint: disable=import-outside-toplevel - only on the error path
+
+    text = str(value).strip().lower() if isinstance(value, str) else ''
+    names = sorted(name.lower() for name in DROP_REASON_CODES)
+    close = difflib.get_close_matches(text.replace('-', '_').replace(' ', '_'), names, n=2, cutoff=0.6) if text else []
+    hint = 'did you mean %s? ' % ' or '.join("'%s'" % name for name in close) if close else ''
+    shown = repr(value) if isinstance(value, str) else 'a value of type %s' % type(value).__name__
+    return f'{option}: {shown[:80]} is not a Cilium drop reason; {hint}{REASON_HINT}'
+
+
+def check_reason(value, option: str = 'reasons') -> str:
+    """A drop reason given by a user (name in any case, or numeric code) to its enum NAME; ValueError when unknown."""
+    if isinstance(value, str) and value.strip():
+        name = reason_name(value)
+        if name in DROP_REASON_CODES:
+            return name
+    raise ValueError(unknown_reason_message(value, option))

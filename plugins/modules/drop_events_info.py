@@ -47,7 +47,8 @@ options:
   reasons:
     description:
       - Only drops with these drop reasons (case-insensitive Cilium drop reason names such as
-        V(policy_denied), V(POLICY_DENY), V(auth_required)).
+        V(policy_denied), V(POLICY_DENY), V(auth_required), or numeric DropReason codes).
+      - A name that is not a Cilium drop reason is an error that suggests the closest names (V(policy-denied) -> V(policy_denied)).
       - Default is every reason.
     type: list
     elements: str
@@ -110,7 +111,7 @@ options:
         type: str
         choices: [ingress, egress]
       reason:
-        description: Drop reason name (case-insensitive), for example V(policy_denied).
+        description: Drop reason name (case-insensitive), for example V(policy_denied); validated like O(reasons).
         type: str
       namespace:
         description: Namespace of the pod the Event is attached to.
@@ -397,6 +398,7 @@ def main():
         if not kube_api.HAS_KUBERNETES:
             module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
     try:
+        drop_events.DropEventsCollector(**options)  # bad options fail here, before connecting
         if not params['src']:
             api = kube_api.KubeAPI.from_module(module)
         result, collector = drop_events.collect(api=api, src=params['src'], **options)
