@@ -17,6 +17,8 @@ import os
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsError
@@ -127,3 +129,32 @@ def test_unreadable_file_is_an_error_naming_the_file_and_the_format(tmp_path, co
     message = str(info.value)
     assert str(capture) in message and 'neither valid JSON nor YAML' in message
     assert 'kubectl get events -o json' in message and 'Traceback' not in message
+
+
+_CAPTURES = {
+    'pretty': pretty(items()).encode(),
+    'watch_pretty': pretty([{'type': 'ADDED', 'object': item} for item in items()]).encode(),
+    'jsonl': ''.join(json.dumps(item) + '\n' for item in items()).encode(),
+    'yaml': yaml.safe_dump_all(items()).encode(),
+}
+
+
+@settings(max_examples=min(settings().max_examples, 500))  # each example writes and reads a file
+@given(kind=st.sampled_from(sorted(_CAPTURES)), data=st.data())
+def test_cut_or_corrupted_capture_never_raises_anything_but_a_clear_error(tmp_path_factory, kind, data):
+    content = _CAPTURES[kind]
+    cut = data.draw(st.integers(0, len(content)))
+    where = data.draw(st.integers(0, cut))
+    garbage = data.draw(st.binary(max_size=20))
+    capture = tmp_path_factory.mktemp('cut') / 'capture.json'
+    capture.write_bytes(content[:where] + garbage + content[where:cut])
+    try:
+        result = collect(capture)
+    except DropEventsError as exc:
+        assert str(capture) in str(exc)
+        return
+    complete = content[:min(where, cut)]
+    # every object that ended before the damage is read; nothing read is unaccounted for
+    if kind == 'jsonl':
+        assert result['events_total'] + result['excluded']['other_reasons'] >= complete.count(b'\n')
+    json.dumps(result)
