@@ -8,6 +8,8 @@ Everything here is pure data plus small normalising helpers; nothing is imported
 
 from __future__ import annotations
 
+import difflib
+
 # DropReason enum (flow.proto). Names are the enum names; events use the lower-case form as reason token.
 DROP_REASONS: dict[int, str] = {
     0: 'DROP_REASON_UNKNOWN',
@@ -251,8 +253,6 @@ REASON_HINT = 'use Cilium DropReason names (case-insensitive) such as policy_den
 
 def unknown_reason_message(value, option: str = 'reasons') -> str:
     """Error text for a value that is not a drop reason, with the closest names as a suggestion."""
-    import difflib  # pylint: disable=import-outside-toplevel - only on the error path
-
     text = str(value).strip().lower() if isinstance(value, str) else ''
     names = sorted(name.lower() for name in DROP_REASON_CODES)
     close = difflib.get_close_matches(text.replace('-', '_').replace(' ', '_'), names, n=2, cutoff=0.6) if text else []

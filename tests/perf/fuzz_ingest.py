@@ -79,8 +79,8 @@ def fuzz_events(count, rng, show):
             escaped += 1
             kinds[type(exc).__name__] += 1
             if len(samples) < show:
-                samples.append('%s: %s\n  input: %s\n%s' % (type(exc).__name__, str(exc)[:200], _short(obj),
-                                                          ''.join(traceback.format_exc().splitlines(True)[-4:])))
+                where = ''.join(traceback.format_exc().splitlines(True)[-4:])
+                samples.append('%s: %s\n  input: %s\n%s' % (type(exc).__name__, str(exc)[:200], _short(obj), where))
     return escaped, unaccounted, kinds, samples
 
 
@@ -112,8 +112,8 @@ def fuzz_flows(count, rng, show):
             escaped += 1
             kinds[type(exc).__name__] += 1
             if len(samples) < show:
-                samples.append('%s: %s\n  input: %s\n%s' % (type(exc).__name__, str(exc)[:200], _short(obj),
-                                                          ''.join(traceback.format_exc().splitlines(True)[-4:])))
+                where = ''.join(traceback.format_exc().splitlines(True)[-4:])
+                samples.append('%s: %s\n  input: %s\n%s' % (type(exc).__name__, str(exc)[:200], _short(obj), where))
     return escaped, unaccounted, kinds, samples
 
 

@@ -21,7 +21,6 @@ from event_mutations import HUGE_INT, fixture_events, mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsCollector
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES
 
@@ -119,7 +118,7 @@ def _deep_wrapper(event):
     (_deep_wrapper, 'watch event wrappers nested more than'),
 ])
 def test_mistyped_event_is_counted_with_a_sample_and_the_rest_still_counts(edit, error):
-    good = [e for e in EVENTS[:8]]  # events.json: 6 PacketDrop + 2 other reasons
+    good = EVENTS[:8]  # events.json: 6 PacketDrop + 2 other reasons
     collector = DropEventsCollector(now=NOW)
     collector.ingest(edit(packet_drop(0)))
     for event in good[1:]:
