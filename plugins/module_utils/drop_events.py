@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import json
 import os
 import queue
 import re
@@ -34,14 +35,15 @@ import threading
 import time
 
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
     DurationError,
     format_timestamp,
     parse_since,
     parse_timestamp,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import event_malformed_reason, parse_event
 from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
     KubeAPIConnectionError,
     KubeAPIError,
@@ -63,6 +65,7 @@ API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
 DEFAULT_EVENT_TTL = 3600
 SRC_SUFFIXES = ('.json', '.yaml', '.yml')
 _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
+MAX_WRAPPER_DEPTH = 3
 
 
 class DropEventsError(Exception):
@@ -107,14 +110,83 @@ def drop_fields(drop):
     }
 
 
+# ----------------------------------------------------------------------------- shape checks
+
+def _kind(value):
+    """A short name for the type of a value in messages (never its text: it may be huge or unprintable)."""
+    if value is None:
+        return 'null'
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, int):
+        return 'an integer'
+    if isinstance(value, float):
+        return 'a number'
+    if isinstance(value, str):
+        return 'a string'
+    if isinstance(value, (list, tuple)):
+        return 'a list'
+    if isinstance(value, dict):
+        return 'an object'
+    return 'a %s' % type(value).__name__
+
+
+def _str_or_none(value):
+    return value[:MAX_SAMPLE_TEXT] if isinstance(value, str) else None
+
+
+_TIMESTAMP_FIELDS = (('lastTimestamp', 'deprecatedLastTimestamp'), ('firstTimestamp', 'deprecatedFirstTimestamp'),
+                     ('eventTime', 'eventTime'))
+
+
+def event_shape_error(ev):
+    """Why the fields ``ingest`` reads before parsing have the wrong types, or None when they are usable.
+
+    Checks the values the collector itself uses (metadata, the involved object, timestamps, series); the rest
+    of the Event is checked by ``event_parser.parse_event``.
+    """
+    meta = ev.get('metadata')
+    if meta is not None and not isinstance(meta, dict):
+        return 'metadata is %s, expected an object' % _kind(meta)
+    for key in ('uid', 'name', 'namespace', 'resourceVersion'):
+        value = (meta or {}).get(key)
+        if value is not None and not isinstance(value, str):
+            return 'metadata.%s is %s, expected a string' % (key, _kind(value))
+    created = (meta or {}).get('creationTimestamp')
+    if created is not None and not isinstance(created, (str, datetime.datetime)):
+        return 'metadata.creationTimestamp is %s, expected a timestamp string' % _kind(created)
+    involved = _event_field(ev, 'involvedObject', 'regarding')
+    if involved is not None:
+        if not isinstance(involved, dict):
+            return 'involvedObject/regarding is %s, expected an object' % _kind(involved)
+        for key in ('namespace', 'name'):
+            value = involved.get(key)
+            if value is not None and not isinstance(value, str):
+                return 'involvedObject.%s is %s, expected a string' % (key, _kind(value))
+    for core, events_v1 in _TIMESTAMP_FIELDS:
+        value = _event_field(ev, core, events_v1)
+        if value is not None and not isinstance(value, (str, datetime.datetime)):
+            return '%s is %s, expected a timestamp string' % (core, _kind(value))
+    series = ev.get('series')
+    if series is not None:
+        if not isinstance(series, dict):
+            return 'series is %s, expected an object' % _kind(series)
+        observed = series.get('lastObservedTime')
+        if observed is not None and not isinstance(observed, (str, datetime.datetime)):
+            return 'series.lastObservedTime is %s, expected a timestamp string' % _kind(observed)
+    return None
+
+
 # ----------------------------------------------------------------------------- timestamps
 
 _TS_CACHE = {}
 
 
 def _ts(value):
-    """Parse an apiserver timestamp fast (cached); None for empty/invalid."""
-    if not value:
+    """Parse an apiserver timestamp fast (cached); None for empty/invalid (a non-string, non-datetime is invalid)."""
+    if isinstance(value, datetime.datetime):  # YAML loads unquoted timestamps as datetime
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not value or not isinstance(value, str) or len(value) > 64:
         return None
     hit = _TS_CACHE.get(value)
     if hit is not None:
@@ -168,6 +240,11 @@ class WaitCriteria:
         for key in ('direction', 'reason', 'protocol'):
             if key in self.criteria:
                 self.criteria[key] = str(self.criteria[key]).lower()
+        if 'reason' in self.criteria:
+            try:
+                self.criteria['reason'] = check_reason(self.criteria['reason'], 'wait_for.reason').lower()
+            except ValueError as exc:
+                raise DropEventsError(str(exc)) from None
         if 'port' in self.criteria:
             self.criteria['port'] = int(self.criteria['port'])
 
@@ -208,12 +285,21 @@ def _drop_summary(fields):
 
 # ----------------------------------------------------------------------------- offline files
 
-def iter_src_events(src):
-    """Yield Event objects from a file or directory of ``kubectl get events -o json|yaml`` output.
+SRC_FORMATS = ('kubectl get events -o json|yaml output: an EventList/List, a plain list, one Event, multi-document YAML, '
+               'or Event objects (or watch events) back to back or one per line as kubectl get events -w -o json writes them')
 
-    Accepts ``EventList``/``List`` (``items``), a plain JSON/YAML list, a single Event, multi-document
-    YAML and JSON-lines.  Directories are read recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
-    """
+
+class Undecodable:
+    """A part of a src file that could not be decoded (a truncated last line, garbage between objects)."""
+
+    __slots__ = ('line', 'error')
+
+    def __init__(self, line, error):
+        self.line = line
+        self.error = error
+
+
+def _src_files(src):
     if not os.path.exists(src):
         raise DropEventsError('src %s does not exist' % src)
     if os.path.isdir(src):
@@ -223,52 +309,166 @@ def iter_src_events(src):
             files.extend(os.path.join(root, n) for n in sorted(names) if n.lower().endswith(SRC_SUFFIXES))
         if not files:
             raise DropEventsError('src directory %s contains no .json/.yaml/.yml files' % src)
-    else:
-        files = [src]
-    for path in files:
-        yield from _events_from_document_file(path)
+        return files
+    return [src]
 
 
-def _events_from_document_file(path):
+def iter_src_items(src):
+    """Yield ``(path, line, item)`` for every item of a file or directory of ``kubectl get events`` output.
+
+    ``item`` is what the file holds where an Event is expected (usually an Event dict; anything else is for
+    ``DropEventsCollector.ingest`` to count) or an ``Undecodable`` for a part that could not be decoded.
+    ``line`` is where a top-level document starts (None for the items of a list). Directories are read
+    recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
+    """
+    for path in _src_files(src):
+        for line, doc in _documents_from_file(path):
+            if isinstance(doc, Undecodable):
+                yield path, doc.line, doc
+                continue
+            for item in _events_from_doc(doc):
+                yield path, line if item is doc else None, item
+
+
+def iter_src_events(src):
+    """Yield the Event objects (dicts) of a file or directory; see ``iter_src_items`` (which also yields the rest)."""
+    for _path, _line, item in iter_src_items(src):
+        if isinstance(item, dict):
+            yield item
+
+
+def _documents_from_file(path):
+    """Yield ``(line, document)`` of one src file: JSON, JSON documents back to back or per line, or YAML."""
     try:
         with open(path, 'rb') as handle:
             data = handle.read()
     except OSError as exc:
         raise DropEventsError('cannot read src file %s: %s' % (path, exc)) from exc
+    if data[:3] == b'\xef\xbb\xbf':  # UTF-8 byte order mark
+        data = data[3:]
     stripped = data.lstrip()
-    docs = None
+    if not stripped:
+        return
     if stripped[:1] in (b'{', b'['):
         try:
-            docs = [json_loads(data)]
-        except ValueError:
-            try:  # JSON lines
-                docs = [json_loads(line) for line in data.splitlines() if line.strip()]
-            except ValueError:
-                docs = None
-    if docs is None:
-        if not HAS_YAML:
-            raise DropEventsError('src file %s is not JSON and PyYAML is not installed to read YAML' % path)
+            yield 1, json_loads(data)
+            return
+        except (ValueError, RecursionError):
+            pass
+        yield from _json_documents(data, path)
+        return
+    yield from _yaml_documents(data, path)
+
+
+def _json_documents(data, path):
+    """JSON documents one per line (fast) or back to back, pretty-printed (``kubectl get events -w -o json``).
+
+    A part that does not decode (a truncated last line, garbage) is yielded as ``Undecodable`` and reading resumes at
+    the next line that starts with ``{`` or ``[``; nothing decoding at all is an error naming the file.
+    """
+    lines = data.split(b'\n')
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    docs = []
+    for number, line in enumerate(lines[:last + 1], 1):
+        if not line.strip():
+            continue
         try:
-            loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-            docs = [d for d in yaml.load_all(data, Loader=loader) if d is not None]  # nosec - safe loader
-        except yaml.YAMLError as exc:
-            raise DropEventsError('src file %s is neither valid JSON nor YAML: %s' % (path, exc)) from exc
-    for doc in docs:
-        yield from _events_from_doc(doc)
+            docs.append((number, json_loads(line)))
+        except (ValueError, RecursionError) as exc:
+            if number - 1 == last and docs:  # only the last line is broken: a capture cut off mid-write
+                docs.append((number, Undecodable(number, 'line %d is truncated or not JSON (%s); the rest of the file was read' % (number, _short_error(exc)))))
+                break
+            docs = None
+            break
+    if docs is not None:
+        yield from docs
+        return
+    text = data.decode('utf-8', 'replace')
+    decoder = json.JSONDecoder()
+    position, size, line, counted = 0, len(text), 1, 0
+    decoded = 0
+    first_error = None
+    while position < size:
+        while position < size and text[position] in ' \t\r\n':
+            position += 1
+        if position >= size:
+            break
+        line += text.count('\n', counted, position)
+        counted = position
+        try:
+            obj, end = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError) as exc:
+            error = 'JSON from line %d does not decode (%s); skipped to the next object' % (line, _short_error(exc))
+            first_error = first_error or error
+            resume = _next_document_start(text, position + 1)
+            if resume < 0 and not decoded:
+                break
+            yield line, Undecodable(line, error)
+            if resume < 0:
+                break
+            position = resume
+            continue
+        decoded += 1
+        yield line, obj
+        position = end
+    if not decoded and first_error:
+        raise DropEventsError('src file %s is neither valid JSON nor YAML: expected %s; %s' % (path, SRC_FORMATS, first_error))
 
 
-def _events_from_doc(doc):
-    if isinstance(doc, list):
+def _next_document_start(text, position):
+    """Offset of the next line that starts with ``{`` or ``[`` at or after ``position``, -1 if none."""
+    best = -1
+    for opener in ('\n{', '\n['):
+        found = text.find(opener, position)
+        if found >= 0 and (best < 0 or found < best):
+            best = found
+    return best + 1 if best >= 0 else -1
+
+
+def _short_error(exc):
+    if isinstance(exc, RecursionError):
+        return 'nested too deep'
+    return str(exc).split('\n', 1)[0][:120]
+
+
+def _yaml_documents(data, path):
+    if not HAS_YAML:
+        raise DropEventsError('src file %s is not JSON and PyYAML is not installed to read YAML; expected %s' % (path, SRC_FORMATS))
+    loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+    decoded = 0
+    try:
+        for doc in yaml.load_all(data, Loader=loader):  # nosec - safe loader
+            if doc is not None:
+                decoded += 1
+                yield None, doc
+    except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        line = mark.line + 1 if mark is not None else None
+        if not decoded:
+            raise DropEventsError('src file %s is neither valid JSON nor YAML: expected %s; %s'
+                                  % (path, SRC_FORMATS, _short_error(exc) if not isinstance(exc, yaml.YAMLError) else exc)) from None
+        yield line, Undecodable(line, 'YAML from line %s does not decode (%s); the rest of the file was skipped'
+                                % (line or '?', str(exc).replace('\n', ' ')[:200]))
+
+
+def _events_from_doc(doc, depth=0):
+    """The items of one document where Events are expected; what is not an Event is yielded too (to be counted)."""
+    if isinstance(doc, list) and depth < 3:
         for item in doc:
-            yield from _events_from_doc(item)
-    elif isinstance(doc, dict):
-        if isinstance(doc.get('items'), list):
-            for item in doc['items']:
-                yield from _events_from_doc(item)
+            yield from _events_from_doc(item, depth + 1)
+    elif isinstance(doc, dict) and 'involvedObject' not in doc and 'regarding' not in doc and depth < 3:
+        items = doc.get('items')
+        if isinstance(items, list):
+            for item in items:
+                yield from _events_from_doc(item, depth + 1)
         elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
             yield doc['object']
-        elif doc.get('kind') == 'Event' or 'involvedObject' in doc or 'regarding' in doc:
+        else:
             yield doc
+    else:
+        yield doc
 
 
 # ----------------------------------------------------------------------------- collector
@@ -321,7 +521,10 @@ class DropEventsCollector:
         except DurationError as exc:
             raise DropEventsError(str(exc)) from exc
         self.since_input = since
-        self.reasons = {str(r).strip().lower() for r in reasons} if reasons else None
+        try:
+            self.reasons = {check_reason(r).lower() for r in reasons} if reasons else None
+        except ValueError as exc:
+            raise DropEventsError(str(exc)) from None
         self.api_version = api_version
         self.page_size = page_size or 500
         self.max_drops = max_drops if max_drops is not None else 100
@@ -335,6 +538,7 @@ class DropEventsCollector:
         self.drops_truncated = False
         self.events_total = 0
         self.malformed = 0
+        self.malformed_samples = []
         self.excluded = {'before_since': 0, 'reasons': 0, 'namespaces': 0, 'other_reasons': 0}
         self.oldest = None
         self.newest = None
@@ -351,20 +555,55 @@ class DropEventsCollector:
         self.satisfied = None
 
     # ------------------------------------------------------------------ ingest
-    def ingest(self, raw):
+    def ingest(self, raw, file=None, line=None):
         """Account one Event object (core/v1 or events.k8s.io/v1, or a watch wrapper); returns its Drop or None.
 
         An Event seen again (relist, watch MODIFIED) is parsed again: the aggregator only adds the increase of
         its ``count``, and wait_for counts the increase.
+
+        Never raises on bad input: an item that is not an Event object, or whose fields have the wrong types
+        (uid as a list, a timestamp as a number, metadata as a string...), is counted in ``events_malformed``
+        and kept as a bounded sample (``events_malformed_samples``). ``file``/``line`` only label those samples.
         """
-        if not isinstance(raw, dict):
-            self.malformed += 1
+        for _depth in range(MAX_WRAPPER_DEPTH + 1):
+            if not isinstance(raw, dict):
+                self.add_malformed(raw, 'not an Event object but %s' % _kind(raw), file, line)
+                return None
+            reason = raw.get('reason')
+            if reason == PACKET_DROP or not isinstance(raw.get('object'), dict) or 'involvedObject' in raw:
+                break
+            raw = raw['object']  # watch event wrapper {"type": ..., "object": {...}}
+        else:
+            self.add_malformed(None, 'watch event wrappers nested more than %d deep' % MAX_WRAPPER_DEPTH, file, line)
             return None
-        if raw.get('reason') != PACKET_DROP:
-            if isinstance(raw.get('object'), dict) and 'involvedObject' not in raw:
-                return self.ingest(raw['object'])
-            self.excluded['other_reasons'] += 1
+        if reason != PACKET_DROP:
+            if reason is not None and not isinstance(reason, str):
+                self.add_malformed(raw, 'reason is %s, expected a string' % _kind(reason), file, line)
+            else:
+                self.excluded['other_reasons'] += 1
             return None
+        problem = event_shape_error(raw)
+        if problem is not None:
+            self.add_malformed(raw, problem, file, line)
+            return None
+        try:
+            return self._ingest(raw, file, line)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:  # pragma: no cover - safety net
+            self.add_malformed(raw, 'could not be read (%s)' % type(exc).__name__, file, line)
+            return None
+
+    def add_malformed(self, raw, error, file=None, line=None):
+        """Count one Event (or item of a capture) that could not be read; keep a bounded sample of it."""
+        self.malformed += 1
+        if len(self.malformed_samples) < MAX_MALFORMED_SAMPLES:
+            meta = raw.get('metadata') if isinstance(raw, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            self.malformed_samples.append({
+                'namespace': _str_or_none(meta.get('namespace')), 'name': _str_or_none(meta.get('name')),
+                'file': file, 'line': line, 'error': str(error)[:MAX_SAMPLE_TEXT],
+            })
+
+    def _ingest(self, raw, file, line):
         meta = raw.get('metadata') or {}
         if self.namespaces is not None:
             involved = _event_field(raw, 'involvedObject', 'regarding') or {}
@@ -389,10 +628,10 @@ class DropEventsCollector:
             self.oldest = first
         if last is not None and (self.newest is None or last > self.newest):
             self.newest = last
-        drop = parse_event(raw, self.cov if not known else Coverage())
+        drop = parse_event(raw, self.cov if not known else Coverage(), file)
         if drop is None:
             if not known:
-                self.malformed += 1
+                self.add_malformed(raw, event_malformed_reason(raw) or 'not a readable PacketDrop Event', file, line)
             return None
         if not known:
             self.events_total += 1
@@ -584,9 +823,11 @@ class DropEventsCollector:
     # ------------------------------------------------------------------ offline
     def collect_src(self, src):
         self.source = 'src'
-        for event in iter_src_events(src):
-            if isinstance(event, dict):
-                self.ingest(event)
+        for path, line, item in iter_src_items(src):
+            if isinstance(item, Undecodable):
+                self.add_malformed(None, item.error, path, item.line)
+            else:
+                self.ingest(item, path, line)
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))
@@ -596,6 +837,7 @@ class DropEventsCollector:
     def coverage(self):
         cov = self.cov.to_dict()
         cov['events_malformed'] = self.malformed
+        cov['events_malformed_samples'] = list(self.malformed_samples)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)

@@ -8,6 +8,8 @@ Everything here is pure data plus small normalising helpers; nothing is imported
 
 from __future__ import annotations
 
+import difflib
+
 # DropReason enum (flow.proto). Names are the enum names; events use the lower-case form as reason token.
 DROP_REASONS: dict[int, str] = {
     0: 'DROP_REASON_UNKNOWN',
@@ -244,3 +246,25 @@ def reserved_identity_name(identity: int | None) -> str | None:
     if identity is None:
         return None
     return RESERVED_IDENTITIES.get(identity)
+
+
+REASON_HINT = 'use Cilium DropReason names (case-insensitive) such as policy_denied, policy_deny, auth_required'
+
+
+def unknown_reason_message(value, option: str = 'reasons') -> str:
+    """Error text for a value that is not a drop reason, with the closest names as a suggestion."""
+    text = str(value).strip().lower() if isinstance(value, str) else ''
+    names = sorted(name.lower() for name in DROP_REASON_CODES)
+    close = difflib.get_close_matches(text.replace('-', '_').replace(' ', '_'), names, n=2, cutoff=0.6) if text else []
+    hint = 'did you mean %s? ' % ' or '.join("'%s'" % name for name in close) if close else ''
+    shown = repr(value) if isinstance(value, str) else 'a value of type %s' % type(value).__name__
+    return f'{option}: {shown[:80]} is not a Cilium drop reason; {hint}{REASON_HINT}'
+
+
+def check_reason(value, option: str = 'reasons') -> str:
+    """A drop reason given by a user (name in any case, or numeric code) to its enum NAME; ValueError when unknown."""
+    if isinstance(value, str) and value.strip():
+        name = reason_name(value)
+        if name in DROP_REASON_CODES:
+            return name
+    raise ValueError(unknown_reason_message(value, option))

@@ -287,6 +287,23 @@ def _event_drop(event: dict, file: str | None) -> tuple[Drop, bool]:  # pylint: 
     return drop, True
 
 
+_MALFORMED_ERRORS = (MalformedEvent, TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError)
+
+
+def event_malformed_reason(obj) -> str | None:
+    """Why ``parse_event`` finds this PacketDrop Event malformed (a short text naming the field), None if it does not."""
+    event = unwrap_event(obj)
+    if not isinstance(event, dict):
+        return 'not an Event object'
+    try:
+        _event_drop(event, None)
+    except MalformedEvent as exc:
+        return str(exc)
+    except _MALFORMED_ERRORS as exc:
+        return f'wrong field types ({type(exc).__name__})'
+    return None
+
+
 def parse_event(obj, coverage: Coverage | None = None, file: str | None = None) -> Drop | None:
     """One Event object to a Drop; None for non-PacketDrop or malformed objects (counted in ``coverage``).
 
@@ -309,7 +326,7 @@ def parse_event(obj, coverage: Coverage | None = None, file: str | None = None) 
         return None
     try:
         drop, understood = _event_drop(event, file)
-    except (MalformedEvent, TypeError, ValueError, AttributeError, OverflowError):
+    except _MALFORMED_ERRORS:
         cov.events_malformed += 1
         return None
     cov.event_drops += 1

@@ -47,7 +47,8 @@ options:
   reasons:
     description:
       - Only drops with these drop reasons (case-insensitive Cilium drop reason names such as
-        V(policy_denied), V(POLICY_DENY), V(auth_required)).
+        V(policy_denied), V(POLICY_DENY), V(auth_required), or numeric DropReason codes).
+      - A name that is not a Cilium drop reason is an error that suggests the closest names (V(policy-denied) -> V(policy_denied)).
       - Default is every reason.
     type: list
     elements: str
@@ -70,6 +71,10 @@ options:
       - Read Events from a file or a directory instead of the API (offline analysis).
       - Files contain C(kubectl get events -o json) or C(-o yaml) output; an C(EventList)/C(List), a plain list,
         a single Event, multi-document YAML and JSON lines are accepted, from both Events APIs.
+      - C(kubectl get events -w -o json) output (pretty-printed objects back to back, also with
+        C(--output-watch-events)) is accepted. A part that does not decode, such as the truncated last line of a
+        capture stopped mid-write, is counted in RV(coverage.events_malformed) (with file and line) and the rest is
+        read; a file where nothing decodes is an error naming the file.
       - Directories are read recursively (C(*.json), C(*.yaml), C(*.yml)).
       - Mutually exclusive with O(wait_for); connection options are ignored.
     type: path
@@ -106,7 +111,7 @@ options:
         type: str
         choices: [ingress, egress]
       reason:
-        description: Drop reason name (case-insensitive), for example V(policy_denied).
+        description: Drop reason name (case-insensitive), for example V(policy_denied); validated like O(reasons).
         type: str
       namespace:
         description: Namespace of the pod the Event is attached to.
@@ -273,6 +278,16 @@ coverage:
         - Set when Events may have expired from the API server (event TTL, 1h by default) inside the requested window,
           or when no O(since) was given; null otherwise and for O(src).
       type: str
+    events_malformed:
+      description:
+        - Items that are not readable PacketDrop Events (not an object, or fields of the wrong type such as a uid
+          that is a list or a timestamp that is a number), plus undecodable parts of O(src) files. They are
+          counted here, never fatal.
+      type: int
+    events_malformed_samples:
+      description: Up to 10 of them, each with C(namespace), C(name), C(file), C(line) (when known) and C(error) naming the bad field.
+      type: list
+      elements: dict
 wait:
   description: Outcome of O(wait_for).
   returned: when O(wait_for) is set
@@ -383,6 +398,7 @@ def main():
         if not kube_api.HAS_KUBERNETES:
             module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
     try:
+        drop_events.DropEventsCollector(**options)  # bad options fail here, before connecting
         if not params['src']:
             api = kube_api.KubeAPI.from_module(module)
         result, collector = drop_events.collect(api=api, src=params['src'], **options)

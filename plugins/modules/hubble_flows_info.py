@@ -36,8 +36,8 @@ options:
     description:
       - How flows are read. V(relay) (Hubble Relay gRPC), V(exec) (C(hubble observe) in every agent pod) or
         V(file) (saved captures from O(src)).
+      - Default is V(file) when O(src) is given, else V(relay). O(src) with V(relay) or V(exec) is an error.
     type: str
-    default: relay
     choices: [relay, exec, file]
   relay_address:
     description:
@@ -392,7 +392,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay,
 def argument_spec():
     spec = copy.deepcopy(AUTH_ARG_SPEC)
     spec.update(
-        transport=dict(type='str', default='relay', choices=['relay', 'exec', 'file']),
+        transport=dict(type='str', choices=['relay', 'exec', 'file']),
         relay_address=dict(type='str', default='auto'),
         cilium_namespace=dict(type='str', default='kube-system'),
         relay_tls=dict(type='bool', default=False),
@@ -424,7 +424,10 @@ def main():
                            required_if=[('transport', 'file', ('src',))],
                            required_together=[('relay_client_cert', 'relay_client_key')])
     params = module.params
-    transport = params['transport']
+    transport = params['transport'] or ('file' if params['src'] else 'relay')
+    if params['src'] and transport != 'file':
+        module.fail_json(msg='src is a saved capture and is only read with transport: file, but transport is %s; remove src to read '
+                             'flows live, or remove transport (src implies file)' % transport)
     uses_api = transport == 'exec' or (transport == 'relay' and params['relay_address'] == 'auto')
     if transport == 'relay':
         missing = hubble_relay.missing_libraries()
