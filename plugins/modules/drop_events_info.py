@@ -106,15 +106,6 @@ options:
           - The overall O(timeout), when smaller, ends the wait as well.
         type: int
         default: 60
-  timeout:
-    description:
-      - Seconds the whole live collection may take (every list request and page, retries, the watch of
-        O(wait_for) and the parsing).
-      - When it runs out, the module returns what it collected so far with RV(partial=true), RV(timed_out=true)
-        and a warning (with O(wait_for), an unsatisfied wait still fails).
-      - Not used with O(src).
-    type: int
-    default: 300
       direction:
         description: Drop direction relative to the pod the Event is attached to.
         type: str
@@ -143,6 +134,15 @@ options:
       port:
         description: Destination port.
         type: int
+  timeout:
+    description:
+      - Seconds the whole live collection may take (every list request and page, retries, the watch of
+        O(wait_for) and the parsing).
+      - When it runs out, the module returns what it collected so far with RV(partial=true), RV(timed_out=true)
+        and a warning (with O(wait_for), an unsatisfied wait still fails).
+      - Not used with O(src).
+    type: int
+    default: 300
 extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
