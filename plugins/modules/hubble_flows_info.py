@@ -157,7 +157,7 @@ options:
     default: 100
   timeout:
     description:
-      - Seconds the whole live call may take, added to O(follow_for): Kubernetes API requests (Relay Service lookup,
+      - Seconds the whole live call may take (plus O(follow_for)), covering Kubernetes API requests (Relay Service lookup,
         port-forward, agent pod list), the Relay stream (gRPC deadline) and the C(hubble observe) of every agent pod
         together (O(transport=exec); each exec gets what is left, rounded up to whole seconds, at most O(timeout)).
       - When it runs out, the module returns the flows received so far with RV(partial=true), RV(timed_out=true) and a
