@@ -7,7 +7,6 @@ running on. Assertions are on flags and counts; time is only checked with genero
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
