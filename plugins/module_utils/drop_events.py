@@ -17,7 +17,13 @@ when core/v1 is forbidden (403: a least-privilege Role that only grants events.k
 (404).
 
 ``wait_for`` lists first, then watches from the list's resourceVersion (one watch per scope) until
-``min_count`` drop occurrences match the criteria or ``timeout`` passes; a 410 Gone relists.
+``min_count`` drop occurrences match the criteria or ``timeout`` passes (listing and parsing included); a 410
+Gone relists, with exponential backoff (jitter) after the first, at most ``MAX_WATCH_RELISTS`` times in a row
+per scope (then that scope's watch gives up and the result is partial). Relists are counted in
+``coverage.watch_relists``.
+
+``timeout`` bounds the whole live call (every request, retry, page, watch and the parsing): when it runs
+out, what was collected so far is returned with ``partial`` set and a warning.
 
 Results are never silently short: ``partial`` is set (with ``partial_reasons``) when a page failed
 after retries, a watch could not be resumed, or a namespace could not be read.
@@ -30,6 +36,7 @@ import fnmatch
 import json
 import os
 import queue
+import random
 import re
 import threading
 import time
@@ -47,6 +54,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import 
 from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
     KubeAPIConnectionError,
     KubeAPIError,
+    KubeAPITimeout,
     ResourceVersionTooOld,
     json_loads,
 )
@@ -64,6 +72,11 @@ EVENTS_V1 = 'events.k8s.io/v1'
 API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
 DEFAULT_EVENT_TTL = 3600
 SRC_SUFFIXES = ('.json', '.yaml', '.yml')
+DEFAULT_TIMEOUT = 300
+MAX_WATCH_RELISTS = 5          # consecutive 410 Gone relists per scope before that watch gives up
+RELIST_BACKOFF = 0.5           # seconds before the 2nd consecutive relist, doubled each time (jitter 0.8-1.2x)
+RELIST_MAX_BACKOFF = 8.0
+DEADLINE_CHECK_EVERY = 256     # Events ingested between two looks at the clock while listing
 _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 MAX_WRAPPER_DEPTH = 3
 
@@ -500,7 +513,8 @@ class DropEventsCollector:
     """Streams PacketDrop Events into drops/violations; see the module docstring."""
 
     def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
-                 max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL):
+                 max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL,
+                 timeout=None):
         if api_version not in API_CHOICES:
             raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
         if page_size is not None and page_size < 1:
@@ -509,6 +523,8 @@ class DropEventsCollector:
             raise DropEventsError('max_drops must be >= 0 (0 = all; got %s)' % max_drops)
         if max_violations is not None and max_violations < 0:
             raise DropEventsError('max_violations must be >= 0 (0 = all; got %s)' % max_violations)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+            raise DropEventsError('timeout must be a number of seconds > 0 (got %r); it bounds the whole live collection' % (timeout,))
         self.api = api
         self.namespaces = sorted(set(namespaces)) if namespaces else None
         for ns in self.namespaces or ():
@@ -553,6 +569,10 @@ class DropEventsCollector:
         self._lock = threading.Lock()
         self.waited_seconds = None
         self.satisfied = None
+        self.timeout = timeout
+        self.deadline = None
+        self.timed_out = False
+        self.watch_relists = 0
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, raw, file=None, line=None):
@@ -685,17 +705,27 @@ class DropEventsCollector:
         for api_version in order:
             path, params = scope.request(api_version)
             pages = 0
+            pager = self.api.list_pages(path, params, page_size=self.page_size)
             try:
-                for page in self.api.list_pages(path, params, page_size=self.page_size):
+                for page in pager:
                     pages += 1
                     if pages == 1:
                         scope.api = api_version
                         if api_version not in self.apis_used:
                             self.apis_used.append(api_version)
-                    for item in page.get('items') or []:
+                    for index, item in enumerate(page.get('items') or []):
+                        if index % DEADLINE_CHECK_EVERY == 0 and self._expired():
+                            self._time_up('listing %s stopped in page %d' % (scope.label(), pages))
+                            return False
                         self.ingest(item)
                     scope.resource_version = (page.get('metadata') or {}).get('resourceVersion') or scope.resource_version
+                    if self._expired():
+                        self._time_up('listing %s stopped after %d page(s)' % (scope.label(), pages))
+                        return False
                 return True
+            except KubeAPITimeout:
+                self._time_up('listing %s stopped after %d page(s)' % (scope.label(), pages))
+                return False
             except KubeAPIError as exc:
                 if pages:
                     self._mark_partial('listing %s on %s stopped after %d page(s): %s' % (scope.label(), api_version, pages, exc))
@@ -709,25 +739,50 @@ class DropEventsCollector:
                                        status=first_error.status, reason=first_error.reason, method=first_error.method,
                                        path=first_error.path, status_obj=first_error.status_obj, rbac=first_error.rbac) from exc
                 raise
+            finally:
+                pager.close()
         return False  # pragma: no cover
+
+    def _expired(self):
+        return self.deadline is not None and self.clock() >= self.deadline
+
+    def _time_up(self, what):
+        """The time budget ran out: mark the result partial (once) and say so."""
+        if self.timed_out:
+            return
+        self.timed_out = True
+        if self.wait is not None and (self.timeout is None or self.wait.timeout <= self.timeout):
+            budget = 'wait_for.timeout (%ss)' % self.wait.timeout
+        else:
+            budget = 'timeout (%ss)' % self.timeout
+        self._mark_partial('%s reached: %s' % (budget, what))
+        self.warnings.append('%s reached: %s; the result holds what was collected until then (partial)' % (budget, what))
 
     def collect_live(self):
         if self.api is None:
             raise DropEventsError('no Kubernetes API client')
         self.source = 'api'
         start = self.clock()
-        scopes = [_Scope(ns) for ns in self.namespaces] if self.namespaces else [_Scope(None)]
-        for scope in scopes:
-            if self.wait is not None and self.clock() - start > self.wait.timeout:
-                self._mark_partial('wait_for timeout reached before %s was listed' % scope.label())
-                break
-            self._list_scope(scope)
-        if self.wait is not None:
-            self._wait(scopes, start)
+        budgets = [b for b in (self.timeout, self.wait.timeout if self.wait is not None else None) if b is not None]
+        self.deadline = start + min(budgets) if budgets else None
+        previous_deadline = getattr(self.api, 'deadline', None)
+        if self.deadline is not None:
+            self.api.deadline = time.monotonic() + (self.deadline - start)
+        try:
+            scopes = [_Scope(ns) for ns in self.namespaces] if self.namespaces else [_Scope(None)]
+            for scope in scopes:
+                if self._expired():
+                    self._time_up('%s not listed' % scope.label())
+                    break
+                self._list_scope(scope)
+            if self.wait is not None:
+                self._wait(scopes, start)
+        finally:
+            self.api.deadline = previous_deadline
         return self.result()
 
     def _wait(self, scopes, start):
-        deadline = start + self.wait.timeout
+        deadline = self.deadline
         if self.matched >= self.wait.min_count:
             self.satisfied = True
             self.waited_seconds = round(self.clock() - start, 3)
@@ -756,6 +811,8 @@ class DropEventsCollector:
                 self.ingest(payload)
             elif kind == 'partial':
                 self._mark_partial(payload)
+            elif kind == 'relist':
+                self.watch_relists += 1
             elif kind == 'done':
                 alive -= 1
             elif kind == 'error':
@@ -773,13 +830,18 @@ class DropEventsCollector:
                 break
             if kind == 'event':
                 self.ingest(payload)
+            elif kind == 'relist':
+                self.watch_relists += 1
+            elif kind == 'partial':
+                self._mark_partial(payload)
         self.waited_seconds = round(self.clock() - start, 3)
         self.satisfied = self.matched >= self.wait.min_count
         if not self.satisfied and alive == 0 and self.clock() < deadline:
             self._mark_partial('every watch ended before wait_for.timeout')
 
-    def _watch_scope(self, scope, deadline, events, stop, cancels):
+    def _watch_scope(self, scope, deadline, events, stop, cancels):  # pylint: disable=too-many-branches
         failures = 0
+        relists = 0  # consecutive 410 Gone relists (reset once a watch delivers an event)
         path, params = scope.request(scope.api)
         try:
             while not stop.is_set():
@@ -790,6 +852,7 @@ class DropEventsCollector:
                     for etype, obj in self.api.watch(path, params, scope.resource_version, timeout_seconds=max(1, int(remaining + 0.999)),
                                                      on_open=cancels.append):
                         failures = 0
+                        relists = 0
                         rv = (obj.get('metadata') or {}).get('resourceVersion')
                         if rv:
                             scope.resource_version = rv
@@ -800,6 +863,16 @@ class DropEventsCollector:
                 except ResourceVersionTooOld:
                     if stop.is_set():
                         return
+                    if relists >= MAX_WATCH_RELISTS:
+                        events.put(('partial', 'watch on %s: resourceVersion expired (410 Gone) %d times in a row; gave up relisting '
+                                    '(events after the last list may be missing)' % (scope.label(), relists + 1)))
+                        return
+                    if relists:
+                        delay = min(RELIST_MAX_BACKOFF, RELIST_BACKOFF * 2 ** (relists - 1)) * (0.8 + 0.4 * random.random())  # nosec
+                        if stop.wait(min(delay, max(0.0, deadline - self.clock()))) or self.clock() >= deadline:
+                            return
+                    relists += 1
+                    events.put(('relist', scope.label()))
                     rv = None
                     for page in self.api.list_pages(path, params, page_size=self.page_size):
                         for item in page.get('items') or []:
@@ -812,6 +885,8 @@ class DropEventsCollector:
                         events.put(('partial', 'watch on %s kept failing: %s' % (scope.label(), exc)))
                         return
                     time.sleep(min(2.0, 0.2 * 2 ** failures))
+        except KubeAPITimeout:
+            return
         except KubeAPIError as exc:
             if exc.status in (0, 429, 500, 502, 503, 504):
                 events.put(('partial', 'watch on %s failed: %s' % (scope.label(), exc)))
@@ -838,6 +913,7 @@ class DropEventsCollector:
         cov = self.cov.to_dict()
         cov['events_malformed'] = self.malformed
         cov['events_malformed_samples'] = list(self.malformed_samples)
+        cov['watch_relists'] = self.watch_relists
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)
@@ -876,6 +952,7 @@ class DropEventsCollector:
             'excluded': dict(self.excluded),
             'api_used': self.apis_used[0] if len(self.apis_used) == 1 else (list(self.apis_used) or None),
             'api_requests': self.api.request_count if self.api is not None else 0,
+            'timed_out': self.timed_out,
         }
         if self.wait is not None:
             result['wait'] = {

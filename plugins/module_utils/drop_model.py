@@ -493,6 +493,7 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
     events_total: int = 0
     events_skipped: int = 0
     events_malformed: int = 0
+    events_oversized: int = 0
     event_drops: int = 0
     unparsed_events: int = 0
     unparsed_samples: list = field(default_factory=list)
@@ -568,7 +569,7 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
     def merge(self, other: Coverage) -> None:
         """Add another run's counters into this one."""
         for name in ('lines_read', 'decoded', 'flows', 'drops', 'other_records', 'events_total', 'events_skipped',
-                     'events_malformed', 'event_drops', 'lost_total', 'lost_records', 'status_records'):
+                     'events_malformed', 'events_oversized', 'event_drops', 'lost_total', 'lost_records', 'status_records'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for index in range(other.malformed):
             if index < len(other.malformed_samples):
@@ -607,6 +608,7 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
             'events_total': self.events_total,
             'events_skipped': self.events_skipped,
             'events_malformed': self.events_malformed,
+            'events_oversized': self.events_oversized,
             'event_drops': self.event_drops,
             'unparsed_events': {'count': self.unparsed_events, 'samples': list(self.unparsed_samples)},
             'lost_events': {

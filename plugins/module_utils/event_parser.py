@@ -10,6 +10,9 @@ the Python client's snake_case ``to_dict()``), ``EventList``/``List`` documents,
     (Incoming|Outgoing) packet dropped (<reason>) (from|to) <peer> <l4>[.][ <Denied by|Applied> [clusterwide ]policies: K/N,K/N.]...
 
 A PacketDrop Event whose message does not match is kept as a ``Drop`` with ``unparsed`` set; nothing raises.
+Parsing is linear in the message length. Messages longer than ``MAX_MESSAGE_CHARS`` are still parsed and counted,
+and counted again in ``Coverage.events_oversized``; a Drop keeps at most ``MAX_POLICIES_PER_MESSAGE`` policies and
+``MAX_UNPARSED_KEPT`` characters of an unparsed message.
 """
 
 from __future__ import annotations
@@ -56,7 +59,19 @@ _HEAD = re.compile(
 )
 _SECTION_HEAD = r'(?:Denied by|Applied) (?:clusterwide )?policies: '
 _EXT_START = re.compile(r'\. (?=' + _SECTION_HEAD + ')')
-_SECTION = re.compile(r'(Denied by|Applied) (clusterwide )?policies: (.*?)\.(?= ' + _SECTION_HEAD + '|$)')
+_SECTION_START = re.compile(r'(Denied by|Applied) (clusterwide )?policies: ')
+# A section ends at the first '.' followed by the next section's head or the end of the text. The boundaries are found
+# in one left-to-right pass (the lookahead has a bounded length), so parsing stays linear in the message length; a lazy
+# ``(.*?)\.(?=...|$)`` per section start was quadratic on hostile messages (issue 10, item 4).
+_SECTION_END = re.compile(r'\.(?= ' + _SECTION_HEAD + ')')
+
+# Bounds for absurdly long messages: parsing is linear, but what a Drop keeps is capped (counted in
+# ``Coverage.events_oversized``). Real messages are a few hundred characters plus one entry per policy.
+MAX_MESSAGE_CHARS = 65_536
+MAX_POLICIES_PER_MESSAGE = 256
+MAX_UNPARSED_KEPT = 4096
+# namespace (63) + pod (253) + IP with zone + L4: a longer text before the policy sections is not a peer.
+_MAX_HEAD_CHARS = 1024
 
 GRAMMAR_LEGACY = '<=1.18'
 GRAMMAR_V119 = '>=1.19'
@@ -76,16 +91,28 @@ class MessageParts:
 
 
 def _parse_policies(text: str):
-    """Extended suffix to ``(relation, kind, name, clusterwide)`` tuples, None if it does not follow the grammar."""
+    """Extended suffix to ``(relation, kind, name, clusterwide)`` tuples, None if it does not follow the grammar.
+
+    Linear in ``len(text)``: section ends are the '.'s followed by a section head (one scan), plus a final '.'.
+    """
+    ends = [match.start() for match in _SECTION_END.finditer(text)]
+    if text.endswith('.'):
+        ends.append(len(text) - 1)
     policies = []
-    position = 0
-    for match in _SECTION.finditer(text):
-        if match.start() != position:
+    position, next_end = 0, 0
+    size = len(text)
+    while position < size:
+        head = _SECTION_START.match(text, position)
+        if head is None:
             return None
-        position = match.end() + 1
-        relation = 'denied_by' if match.group(1) == 'Denied by' else 'applied'
-        section_clusterwide = bool(match.group(2))
-        for element in match.group(3).split(','):
+        while next_end < len(ends) and ends[next_end] < head.end():
+            next_end += 1
+        if next_end == len(ends):
+            return None
+        end = ends[next_end]
+        relation = 'denied_by' if head.group(1) == 'Denied by' else 'applied'
+        section_clusterwide = bool(head.group(2))
+        for element in text[head.end():end].split(','):
             if not element:
                 continue
             kind, sep, name = element.partition('/')
@@ -94,8 +121,7 @@ def _parse_policies(text: str):
             if not name:
                 return None
             policies.append((relation, kind, name, section_clusterwide or kind == CLUSTERWIDE_POLICY_KIND))
-    if position < len(text):
-        return None
+        position = end + 2
     return tuple(policies)
 
 
@@ -119,6 +145,8 @@ def parse_message(message) -> MessageParts | None:
             return None
         policies = parsed
         rest = rest[:extended.start() + 1]
+    if len(rest) > _MAX_HEAD_CHARS:
+        return None
     head = _HEAD.fullmatch(rest)
     if head is None:
         return None
@@ -143,6 +171,19 @@ def parse_message(message) -> MessageParts | None:
         grammar=GRAMMAR_V119 if head.group('dot') else GRAMMAR_LEGACY,
         policies=policies,
     )
+
+
+def _bounded(message: str) -> str:
+    """The text kept of an unparsed message: at most ``MAX_UNPARSED_KEPT`` characters, with the original length."""
+    if len(message) <= MAX_UNPARSED_KEPT:
+        return message
+    return '%s... [truncated, %d characters in total]' % (message[:MAX_UNPARSED_KEPT], len(message))
+
+
+def _oversized(event: dict) -> bool:
+    """True when the Event's message is longer than ``MAX_MESSAGE_CHARS`` (what is kept of it is bounded)."""
+    message = _field(event, 'message', 'note')
+    return isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS
 
 
 class MalformedEvent(ValueError):
@@ -261,13 +302,13 @@ def _event_drop(event: dict, file: str | None) -> tuple[Drop, bool]:  # pylint: 
         if prefix is not None and (prefix.group(1) == 'Incoming') == (prefix.group(3) == 'from'):
             direction = 'ingress' if prefix.group(1) == 'Incoming' else 'egress'
             reason = reason_name(prefix.group(2))
-        unparsed = message if isinstance(message, str) else ''
+        unparsed = _bounded(message) if isinstance(message, str) else ''
         placed = {'destination': local} if direction == 'ingress' else {'source': local}
         return Drop(direction=direction, reason=reason, reason_code=reason_code(reason), unparsed=unparsed, **placed, **common), False
     policies = tuple(
         PolicyRef(relation=relation, kind=kind, namespace=None if clusterwide else local.namespace, name=policy_name,
                   clusterwide=clusterwide)
-        for relation, kind, policy_name, clusterwide in parts.policies
+        for relation, kind, policy_name, clusterwide in parts.policies[:MAX_POLICIES_PER_MESSAGE]
     )
     if parts.direction == 'ingress':
         src, dst = parts.peer, local
@@ -330,6 +371,8 @@ def parse_event(obj, coverage: Coverage | None = None, file: str | None = None) 
         cov.events_malformed += 1
         return None
     cov.event_drops += 1
+    if _oversized(event):
+        cov.events_oversized += 1
     if not understood:
         cov.add_unparsed(drop.evidence.event.namespace, drop.evidence.event.name, drop.unparsed)
     for stamp in (drop.evidence.event.first_seen, drop.evidence.event.last_seen):

@@ -18,6 +18,10 @@ Logic behind the ``netobs.cilium.hubble_flows_info`` module, importable without 
 
 Every transport feeds the evidence-core parser (``flow_parser``) and ``drop_aggregation.Aggregator``
 and fills one ``drop_model.Coverage`` (flows, lost_events, node_status, malformed lines).
+
+``timeout`` (plus ``follow_for``) bounds the whole live call: Kubernetes API requests (``KubeAPI.deadline``),
+the Relay stream (gRPC deadline) and every agent exec. When it runs out, what was collected is returned with
+``partial`` and ``timed_out`` set and a warning; agents not queried in time are listed as unavailable.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import heapq
 import io
 import json
+import math
 import threading
 import time
 from concurrent import futures
@@ -37,7 +42,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Co
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import VERDICT_CODES
 from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import MalformedRecord, parse_record
 from ansible_collections.netobs.cilium.plugins.module_utils.hubble_relay import HubbleError
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPIError, KubeAPITimeout
 
 TRANSPORTS = ('relay', 'exec', 'file')
 RELAY_SERVICE = 'hubble-relay'
@@ -70,6 +75,9 @@ class FlowCollection:
         self.partial_reasons = []
         self.warnings = []
         self.details = {}
+        self.timeout = None
+        self.deadline = None       # time.monotonic() value bounding the whole live call
+        self.timed_out = False
 
     # ------------------------------------------------------------------ feeding
     def add_drop(self, drop):
@@ -128,6 +136,19 @@ class FlowCollection:
         if why not in self.partial_reasons:
             self.partial_reasons.append(why)
 
+    def remaining(self):
+        """Seconds left of the time budget (None without one)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def time_up(self, what):
+        """The time budget ran out: partial result, said once as a reason and a warning."""
+        if self.timed_out:
+            return
+        self.timed_out = True
+        why = 'timeout (%ss%s) reached: %s' % (self.timeout, ' + follow_for' if self.query.follow_for else '', what)
+        self.mark_partial(why)
+        self.warnings.append('%s; the result holds what was collected until then (partial)' % why)
+
     # ------------------------------------------------------------------ result
     def result(self):
         cov = self.coverage
@@ -147,6 +168,7 @@ class FlowCollection:
             'drops_truncated': bool(self.max_drops) and self.drops_total > len(self.drops),
             'violations': [violation.to_dict() for violation in self.aggregator.violations()],
             'flows_total': self.flows_total,
+            'timed_out': self.timed_out,
             'nodes': {
                 'seen': sorted(self.nodes_seen),
                 'expected': sorted(self.nodes_expected | set(self.unavailable)),
@@ -219,10 +241,23 @@ def collect_relay(collection, address='auto', api=None, namespace='kube-system',
 
 
 def _stream_relay(collection, address, request, tls, timeout):
-    client = hubble_relay.RelayClient(address, tls=tls, timeout=timeout)
     follow_for = collection.query.follow_for
-    for number, response in enumerate(client.get_flows(request, follow_for=follow_for), 1):
-        collection.add_record(hubble_relay.response_to_dict(response), None, number)
+    remaining = collection.remaining()
+    if remaining is not None:
+        # the gRPC deadline is timeout + follow_for: give the stream what is left of the whole call's budget
+        timeout = remaining - (follow_for or 0)
+        if timeout <= 0:
+            collection.time_up('no time left to stream flows from Relay at %s' % address)
+            return
+    client = hubble_relay.RelayClient(address, tls=tls, timeout=timeout)
+    number = 0
+    try:
+        for number, response in enumerate(client.get_flows(request, follow_for=follow_for), 1):
+            collection.add_record(hubble_relay.response_to_dict(response), None, number)
+    except HubbleError as exc:
+        if exc.code != 'DEADLINE_EXCEEDED' or collection.deadline is None:
+            raise
+        collection.time_up('the Relay stream from %s was cut after %d response(s)' % (address, number))
 
 
 # ---------------------------------------------------------------------------------------------- exec
@@ -291,12 +326,22 @@ def collect_exec(collection, api, namespace='kube-system', timeout=30.0, sleep=t
     collection.details['argv'] = argv
     results = {}
     errors = {}
+    skipped = {}
     lock = threading.Lock()
 
     def run(target):
         name, node = target
+        budget = timeout
+        remaining = collection.remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                with lock:
+                    skipped[node] = name
+                return
+            # whole seconds, like the option: the first wave of execs gets the full timeout, later ones what is left
+            budget = min(timeout, math.ceil(remaining)) if timeout else math.ceil(remaining)
         try:
-            outcome = api.exec_argv(namespace, name, AGENT_CONTAINER, argv, timeout=timeout)
+            outcome = api.exec_argv(namespace, name, AGENT_CONTAINER, argv, timeout=budget)
         except KubeAPIError as exc:
             with lock:
                 errors[node] = (name, exc)
@@ -307,7 +352,7 @@ def collect_exec(collection, api, namespace='kube-system', timeout=30.0, sleep=t
     if targets:
         with futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets)))) as pool:
             list(pool.map(run, targets))
-    if targets and not results and errors:
+    if targets and not results and errors and not skipped:
         first = next(iter(errors.values()))[1]
         if first.status in (401, 403) or len(errors) == len(targets):
             raise first
@@ -327,6 +372,10 @@ def collect_exec(collection, api, namespace='kube-system', timeout=30.0, sleep=t
         per_node.append(drops)
     for node, (name, exc) in sorted(errors.items()):
         collection.node_unavailable(node, 'exec failed: %s' % exc, name)
+    if skipped:
+        for node, name in sorted(skipped.items()):
+            collection.node_unavailable(node, 'not queried: the time budget ran out first', name)
+        collection.time_up('%d of %d agent pod(s) not queried' % (len(skipped), len(targets)))
     for drop in heapq.merge(*per_node, key=lambda d: d.time_ns or 0):
         collection.add_drop(drop)
 
@@ -414,6 +463,28 @@ def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_
     collection = FlowCollection(query, max_drops=max_drops or 0, transport=transport)
     if tls is not None:
         collection.warnings.extend(tls.warnings)
+    if timeout and transport != 'file':
+        collection.timeout = timeout
+        collection.deadline = time.monotonic() + timeout + (query.follow_for or 0)
+    previous_deadline = getattr(api, 'deadline', None) if api is not None else None
+    if api is not None and collection.deadline is not None:
+        api.deadline = collection.deadline
+    try:
+        _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout)
+    except KubeAPITimeout as exc:
+        collection.time_up('Kubernetes API: %s' % exc)
+    finally:
+        if api is not None:
+            api.deadline = previous_deadline
+    if api is not None:
+        collection.details['api_requests'] = api.request_count
+    result = collection.result()
+    result.update(collection.details)
+    return result, collection
+
+
+def _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout):
+    query = collection.query
     if transport == 'file':
         if not src:
             raise HubbleError('transport: file needs src (a hubble observe -o jsonpb capture file or directory)')
@@ -426,8 +497,3 @@ def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_
         collect_exec(collection, api, cilium_namespace, timeout)
     else:
         collect_relay(collection, relay_address, api, cilium_namespace, tls, timeout)
-    if api is not None:
-        collection.details['api_requests'] = api.request_count
-    result = collection.result()
-    result.update(collection.details)
-    return result, collection

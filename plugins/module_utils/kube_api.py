@@ -21,6 +21,7 @@ Public interface (stable, used by several modules)::
     with api.port_forward(namespace, pod, port) as address: ...       # "127.0.0.1:<local port>"
     api.resolve_service_target(namespace, service, port) -> (pod name, pod port)
     api.request_count                              # HTTP requests sent (retries included)
+    api.deadline = time.monotonic() + seconds      # optional: bound every request, retry and watch (KubeAPITimeout)
 
 Connection objects are built without API discovery round trips: the ``kubernetes``
 ``Configuration`` comes from kubernetes.core's own auth helpers, and only its connection
@@ -163,6 +164,10 @@ class ResourceVersionTooOld(KubeAPIError):
 
 class KubeAPIConnectionError(KubeAPIError):
     """The API server could not be reached or the connection broke (after retries)."""
+
+
+class KubeAPITimeout(KubeAPIError):
+    """The caller's overall time budget (``KubeAPI.deadline``) ran out before the request could complete."""
 
 
 def parse_api_path(path, method='GET', params=None):
@@ -346,6 +351,7 @@ class KubeAPI:
         self.retry_count = 0
         self.relist_count = 0
         self.retry_log = []
+        self.deadline = None  # time.monotonic() value after which no request is sent or waited for
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -434,8 +440,21 @@ class KubeAPI:
         delay = min(self.max_backoff, self.backoff * (2 ** attempt))
         return delay * (0.8 + 0.4 * random.random())  # nosec - jitter, not crypto
 
+    def remaining(self):
+        """Seconds left before ``deadline`` (None without a deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _check_deadline(self, method, path, what='sending'):
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            raise KubeAPITimeout('Time budget exhausted before %s %s %s' % (what, method, path), reason='Timeout', method=method, path=path)
+        return remaining
+
     def _retry_wait(self, attempt, what, retry_after=None):
         delay = self._delay(attempt) if retry_after is None else min(self.max_retry_after, retry_after)
+        remaining = self.remaining()
+        if remaining is not None and delay >= remaining:
+            raise KubeAPITimeout('Time budget exhausted while retrying (%s)' % what, reason='Timeout')
         self.retry_count += 1
         self.retry_log.append({'attempt': attempt + 1, 'cause': what, 'delay': round(delay, 3)})
         self._sleep(delay)
@@ -444,8 +463,12 @@ class KubeAPI:
         """Send one logical request with retries; return (status, headers, bytes|response)."""
         url = self.url(path, params)
         attempt = 0
-        timeout = urllib3.Timeout(connect=self.connect_timeout, read=read_timeout or self.read_timeout)
         while True:
+            remaining = self._check_deadline(method, path)
+            connect, read = self.connect_timeout, read_timeout or self.read_timeout
+            if remaining is not None:
+                connect, read = min(connect, remaining), min(read, remaining)
+            timeout = urllib3.Timeout(connect=connect, read=read)
             headers = self._auth_headers()
             headers['Accept'] = accept
             if self.compress and not stream:

@@ -94,7 +94,9 @@ options:
     description:
       - Wait until enough matching drops have been seen, then return; fail when O(wait_for.timeout) passes first.
       - Lists the existing Events first (they count), then watches for new and updated Events from the
-        list's resourceVersion; a 410 Gone (watch too old) relists.
+        list's resourceVersion; a 410 Gone (watch too old) relists, with exponential backoff from the second
+        relist in a row; after 5 relists in a row that watch gives up and the result is RV(partial).
+        Relists are counted in RV(coverage.watch_relists).
       - Drops are counted as occurrences (an Event's C(count)), because Cilium updates one Event per pod.
     type: dict
     suboptions:
@@ -103,7 +105,10 @@ options:
         type: int
         default: 1
       timeout:
-        description: Seconds to wait in total (listing included) before failing.
+        description:
+          - Seconds to wait in total before failing; listing, paging and parsing the existing Events count
+            against it too.
+          - The overall O(timeout), when smaller, ends the wait as well.
         type: int
         default: 60
       direction:
@@ -134,6 +139,15 @@ options:
       port:
         description: Destination port.
         type: int
+  timeout:
+    description:
+      - Seconds the whole live collection may take (every list request and page, retries, the watch of
+        O(wait_for) and the parsing).
+      - When it runs out, the module returns what it collected so far with RV(partial=true), RV(timed_out=true)
+        and a warning (with O(wait_for), an unsatisfied wait still fails).
+      - Not used with O(src).
+    type: int
+    default: 300
 extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
@@ -273,6 +287,10 @@ coverage:
     since:
       description: The resolved O(since) as RFC 3339, null if not set.
       type: str
+    watch_relists:
+      description:
+        - Times a O(wait_for) watch had to relist because its resourceVersion expired (HTTP 410 Gone).
+      type: int
     ttl_warning:
       description:
         - Set when Events may have expired from the API server (event TTL, 1h by default) inside the requested window,
@@ -323,6 +341,11 @@ partial_reasons:
   returned: always
   type: list
   elements: str
+timed_out:
+  description: True when O(timeout) (or O(wait_for.timeout)) ran out before the collection was complete (RV(partial) is then true).
+  returned: always
+  type: bool
+  sample: false
 excluded:
   description: Events read but left out, per cause (C(before_since), C(reasons), C(namespaces), C(other_reasons)).
   returned: always
@@ -359,6 +382,7 @@ def argument_spec():
         src=dict(type='path'),
         max_drops=dict(type='int', default=100),
         max_violations=dict(type='int', default=100),
+        timeout=dict(type='int', default=drop_events.DEFAULT_TIMEOUT),
         wait_for=dict(
             type='dict',
             options=dict(
@@ -393,6 +417,8 @@ def main():
         max_violations=params['max_violations'],
         wait_for=params['wait_for'],
     )
+    if not params['src']:
+        options['timeout'] = params['timeout']
     api = None
     if not params['src']:
         if not kube_api.HAS_KUBERNETES:

@@ -157,7 +157,11 @@ options:
     default: 100
   timeout:
     description:
-      - Seconds allowed for the query (gRPC deadline for Relay, added to O(follow_for); per agent pod for O(transport=exec)).
+      - Seconds the whole live call may take (plus O(follow_for)), covering Kubernetes API requests (Relay Service lookup,
+        port-forward, agent pod list), the Relay stream (gRPC deadline) and the C(hubble observe) of every agent pod
+        together (O(transport=exec); each exec gets what is left, rounded up to whole seconds, at most O(timeout)).
+      - When it runs out, the module returns the flows received so far with RV(partial=true), RV(timed_out=true) and a
+        warning; agent pods not queried in time are listed in RV(nodes.unavailable). Not used with O(transport=file).
     type: int
     default: 30
 extends_documentation_fragment:
@@ -283,6 +287,11 @@ flows_total:
   returned: always
   type: int
   sample: 7
+timed_out:
+  description: True when O(timeout) ran out before the collection was complete (RV(partial) is then true).
+  returned: always
+  type: bool
+  sample: false
 nodes:
   description: Which nodes answered.
   returned: always

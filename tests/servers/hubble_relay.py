@@ -299,6 +299,7 @@ class HubbleRelayServer:
         self.request_dicts = []    # the same as dicts (proto field names)
         self.abort_with = None     # (grpc.StatusCode, details) for the next calls
         self.delay = 0.0           # seconds to wait before answering (deadline tests)
+        self.flow_delay = 0.0      # seconds to wait before each stored record (a slow stream)
         self.server = None
         self.port = None
         self._cond = threading.Condition()
@@ -461,6 +462,8 @@ class HubbleRelayServer:
                 history.extend(items)
             history.sort(key=self._time)
         for record in history:
+            if self.flow_delay:
+                threading.Event().wait(self.flow_delay)
             if not context.is_active():
                 return
             yield self._to_message(record)
