@@ -1,6 +1,6 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`molecule verify -s kind`: check the cni-test run from outside Ansible.
+"""`molecule verify -s kind` and `-s local`: check the cni-test run from outside Ansible.
 
 * Hubble (inside every cilium-agent container, through testinfra's kubectl://
   backend): ``hubble observe --verdict DROPPED --from-label run=netshot -o jsonpb``
@@ -31,9 +31,11 @@ if not EPHEMERAL:
 
 testinfra = pytest.importorskip('testinfra')
 
-KUBECONFIG = os.path.join(EPHEMERAL, 'kubeconfig')
+# molecule/local sets these three (its cluster is the one make cluster runs); kind keeps the defaults.
+KUBECONFIG = os.environ.get('NETOBS_E2E_KUBECONFIG') or os.path.join(EPHEMERAL, 'kubeconfig')
+CONTEXT = os.environ.get('NETOBS_E2E_CONTEXT') or 'kind-' + (os.environ.get('NETOBS_KIND_CLUSTER') or 'netobs-e2e')
+NODES = int(os.environ.get('NETOBS_E2E_NODES') or 2)
 RESULT_FILE = os.path.join(EPHEMERAL, 'cni_test_result.json')
-CONTEXT = 'kind-' + (os.environ.get('NETOBS_KIND_CLUSTER') or 'netobs-e2e')
 CILIUM_NAMESPACE = 'kube-system'
 
 
@@ -69,7 +71,7 @@ def names(result):
 def cilium_agents():
     pods = json.loads(kubectl('get', 'pods', '-n', CILIUM_NAMESPACE, '-l', 'k8s-app=cilium', '-o', 'json'))['items']
     running = [pod['metadata']['name'] for pod in pods if pod.get('status', {}).get('phase') == 'Running']
-    assert len(running) >= 2, f'expected a cilium agent on each of the 2 kind nodes, found {running}'
+    assert len(running) >= NODES, f'expected a cilium agent on each of the {NODES} nodes, found {running}'
     return [testinfra.get_host(f'kubectl://{name}?container=cilium-agent&namespace={CILIUM_NAMESPACE}'
                                f'&kubeconfig={KUBECONFIG}&context={CONTEXT}') for name in running]
 
