@@ -27,7 +27,7 @@ export ANSIBLE_NOCOLOR := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help deps system-deps test sanity lint unit pytest syntax yamllint bench-flows bench-events e2e demo demo-screenshot clean \
-	cluster cluster-down cluster-status cluster-images
+	cluster cluster-down cluster-status cluster-images e2e-local
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -108,6 +108,9 @@ cluster-status: ## Which cluster processes run; where the kubeconfig is
 
 cluster-images: ## Only build (cache) the cluster's binaries and images
 	$(CLUSTER) images
+
+e2e-local: deps ## End to end on the real cluster of make cluster: molecule test -s local -> reports/e2e-local/summary.json
+	$(BIN)/python scripts/e2e_local.py
 
 bench-flows: deps ## Benchmark: capture parse+aggregate vs jq (LINES=1000000)
 	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000)
