@@ -33,7 +33,7 @@ import re
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
 from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
     DurationError,
@@ -62,6 +62,8 @@ EVENTS_V1 = 'events.k8s.io/v1'
 API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
 DEFAULT_EVENT_TTL = 3600
 SRC_SUFFIXES = ('.json', '.yaml', '.yml')
+_MATCHED = 1
+_COUNTED = 2
 _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 
 
@@ -194,6 +196,12 @@ class WaitCriteria:
         return ', '.join('%s=%s' % (k, self.criteria[k]) for k in self.KEYS if k in self.criteria)
 
 
+def _looks_like_event(obj):
+    """True for a dict shaped like a core/v1 or events.k8s.io/v1 Event (or the Python client's snake_case form)."""
+    return (obj.get('kind') == 'Event' or 'reason' in obj or 'involvedObject' in obj or 'involved_object' in obj
+            or 'regarding' in obj)
+
+
 def _drop_summary(fields):
     local = '%s/%s' % (fields.get('namespace') or '?', fields.get('pod') or '?')
     if fields.get('peer_pod'):
@@ -267,8 +275,10 @@ def _events_from_doc(doc):
                 yield from _events_from_doc(item)
         elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
             yield doc['object']
-        elif doc.get('kind') == 'Event' or 'involvedObject' in doc or 'regarding' in doc:
-            yield doc
+        else:
+            yield doc  # an Event, or something else that ingest() counts as not understood
+    else:
+        yield doc  # a scalar (e.g. ``kubectl get events`` table text read as YAML): counted as not understood
 
 
 # ----------------------------------------------------------------------------- collector
@@ -300,7 +310,8 @@ class DropEventsCollector:
     """Streams PacketDrop Events into drops/violations; see the module docstring."""
 
     def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
-                 max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL):
+                 max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL,
+                 allow_empty=False):
         if api_version not in API_CHOICES:
             raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
         if page_size is not None and page_size < 1:
@@ -335,6 +346,10 @@ class DropEventsCollector:
         self.drops_truncated = False
         self.events_total = 0
         self.malformed = 0
+        self.not_events = 0
+        self.not_event_samples = []
+        self.allow_empty = bool(allow_empty)
+        self.empty = False
         self.excluded = {'before_since': 0, 'reasons': 0, 'namespaces': 0, 'other_reasons': 0}
         self.oldest = None
         self.newest = None
@@ -342,7 +357,7 @@ class DropEventsCollector:
         self.warnings = []
         self.apis_used = []
         self.source = None
-        self._seen = {}
+        self._seen = EventTable()
         self.matched = 0
         self.matched_events = 0
         self._seen_fields = {}
@@ -358,11 +373,14 @@ class DropEventsCollector:
         its ``count``, and wait_for counts the increase.
         """
         if not isinstance(raw, dict):
-            self.malformed += 1
+            self._not_event(raw)
             return None
         if raw.get('reason') != PACKET_DROP:
             if isinstance(raw.get('object'), dict) and 'involvedObject' not in raw:
                 return self.ingest(raw['object'])
+            if not _looks_like_event(raw):
+                self._not_event(raw)
+                return None
             self.excluded['other_reasons'] += 1
             return None
         meta = raw.get('metadata') or {}
@@ -373,16 +391,16 @@ class DropEventsCollector:
                 return None
         key = meta.get('uid') or '%s/%s' % (meta.get('namespace'), meta.get('name'))
         rv = meta.get('resourceVersion')
-        # _seen[key] = (resourceVersion, count, matched wait_for, counted in events_total)
+        # _seen: key -> (resourceVersion, count, flags: _MATCHED wait_for, _COUNTED in events_total); bounded
         previous = self._seen.get(key)
         if previous is not None and rv is not None and previous[0] == rv:
             return None
-        known = previous is not None and previous[3]
+        known = previous is not None and bool(previous[2] & _COUNTED)
         last = event_last_seen(raw)
         if self.since is not None and last is not None and last < self.since:
             if previous is None:
                 self.excluded['before_since'] += 1
-            self._seen[key] = (rv, 0, False, False)
+            self._seen.put(key, rv, 0)
             return None
         first = event_first_seen(raw)
         if first is not None and (self.oldest is None or first < self.oldest):
@@ -398,13 +416,13 @@ class DropEventsCollector:
             self.events_total += 1
         count = drop.count or 1
         if drop.unparsed is not None:
-            self._seen[key] = (rv, count, False, True)
+            self._seen.put(key, rv, count, _COUNTED)
             return None
         fields = drop_fields(drop)
         if self.reasons is not None and fields['reason'] not in self.reasons:
             if not known:
                 self.excluded['reasons'] += 1
-            self._seen[key] = (rv, count, False, True)
+            self._seen.put(key, rv, count, _COUNTED)
             return None
         self.aggregator.add(drop)
         if not known:
@@ -417,15 +435,27 @@ class DropEventsCollector:
             before = previous[1] if known else 0
             if self.wait.matches(fields):
                 matched = True
-                already = before if known and previous[2] else 0
+                was_matched = known and bool(previous[2] & _MATCHED)
+                already = before if was_matched else 0
                 self.matched += max(0, count - already)
-                if not (known and previous[2]):
+                if not was_matched:
                     self.matched_events += 1
             else:
                 summary = _drop_summary(fields)
                 self._seen_fields[summary] = self._seen_fields.get(summary, 0) + max(0, count - before)
-        self._seen[key] = (rv, count, matched, True)
+        self._seen.put(key, rv, count, _COUNTED | (_MATCHED if matched else 0))
         return drop
+
+    def _not_event(self, item):
+        """Count an item that is not a Kubernetes Event (not understood; see docs/drop-model.md, coverage rule)."""
+        self.malformed += 1
+        self.not_events += 1
+        if len(self.not_event_samples) < 5:
+            if isinstance(item, dict):
+                what = 'object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
+            else:
+                what = '%s %r' % (type(item).__name__, str(item)[:60])
+            self.not_event_samples.append('not a Kubernetes Event: %s' % what)
 
     def _mark_partial(self, why):
         if why not in self.partial_reasons:
@@ -585,8 +615,19 @@ class DropEventsCollector:
     def collect_src(self, src):
         self.source = 'src'
         for event in iter_src_events(src):
-            if isinstance(event, dict):
-                self.ingest(event)
+            self.ingest(event)
+        if self.events_total == 0 and not any(self.excluded.values()) and self.malformed == self.not_events:
+            # No Event object at all: an empty capture, or not a capture of Events.
+            what = ('%d item(s) that are not Kubernetes Events (%s)' % (self.not_events, '; '.join(self.not_event_samples[:2]))
+                    if self.not_events else 'nothing')
+            if not self.allow_empty:
+                raise DropEventsError(
+                    'src %s holds no Kubernetes Event: it contains %s. Save PacketDrop Events with '
+                    '"kubectl get events -A --field-selector reason=PacketDrop -o json" (Hubble flow captures are read by '
+                    'netobs.cilium.hubble_flows_info); set allow_empty: true if an empty capture is expected (the evidence is then '
+                    'reported as incomplete, never as a plain pass).' % (src, what))
+            self.empty = True
+            self.warnings.append('src %s holds no Kubernetes Event (%s): evidence is empty and will be reported as incomplete' % (src, what))
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))
@@ -596,6 +637,10 @@ class DropEventsCollector:
     def coverage(self):
         cov = self.cov.to_dict()
         cov['events_malformed'] = self.malformed
+        cov['not_understood'] = self.malformed + self.cov.unparsed_events + self.cov.malformed + self.cov.other_records
+        cov['not_understood_samples'] = list(self.not_event_samples)
+        cov['empty'] = self.empty
+        cov['counts_approximate'] = bool(self._seen.approximate or self.aggregator.stats.events_approximate)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)

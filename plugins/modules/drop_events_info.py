@@ -72,7 +72,15 @@ options:
         a single Event, multi-document YAML and JSON lines are accepted, from both Events APIs.
       - Directories are read recursively (C(*.json), C(*.yaml), C(*.yml)).
       - Mutually exclusive with O(wait_for); connection options are ignored.
+      - Items that are not Kubernetes Events (Hubble flows, table text) are counted in RV(coverage.not_understood).
+        A src without any Event object fails the task unless O(allow_empty=true).
     type: path
+  allow_empty:
+    description:
+      - Accept a O(src) that holds no Kubernetes Event at all (an empty capture) instead of failing. The result then has
+        RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as incomplete, never as a plain pass.
+    type: bool
+    default: false
   max_drops:
     description:
       - Maximum number of individual drops returned in RV(drops) (aggregates always cover every drop).
@@ -273,6 +281,23 @@ coverage:
         - Set when Events may have expired from the API server (event TTL, 1h by default) inside the requested window,
           or when no O(since) was given; null otherwise and for O(src).
       type: str
+    not_understood:
+      description:
+        - Items read but not understood - not Kubernetes Events, malformed PacketDrop Events, PacketDrop messages outside
+          the known grammar (see docs/drop-model.md). Anything above 0 makes the report's coverage incomplete.
+      type: int
+    not_understood_samples:
+      description: Up to 5 descriptions of items that are not Kubernetes Events.
+      type: list
+      elements: str
+    empty:
+      description: True when O(allow_empty) accepted a O(src) without any Kubernetes Event.
+      type: bool
+    counts_approximate:
+      description:
+        - True when more distinct Events were seen than are tracked exactly (100 000); counts are then lower bounds that
+          can only under-count.
+      type: bool
 wait:
   description: Outcome of O(wait_for).
   returned: when O(wait_for) is set
@@ -342,6 +367,7 @@ def argument_spec():
         api=dict(type='str', default='auto', choices=['auto', 'core/v1', 'events.k8s.io/v1']),
         page_size=dict(type='int', default=500),
         src=dict(type='path'),
+        allow_empty=dict(type='bool', default=False),
         max_drops=dict(type='int', default=100),
         max_violations=dict(type='int', default=100),
         wait_for=dict(
@@ -377,6 +403,7 @@ def main():
         max_drops=params['max_drops'],
         max_violations=params['max_violations'],
         wait_for=params['wait_for'],
+        allow_empty=params['allow_empty'],
     )
     api = None
     if not params['src']:

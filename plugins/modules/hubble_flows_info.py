@@ -91,7 +91,16 @@ options:
     description:
       - Capture file or directory for O(transport=file) (C(hubble observe -o jsonpb) output, one JSON object per line;
         C(*.json), C(*.jsonl), C(*.txt), C(*.gz) files of a directory are read in name order).
+      - Lines that are not Hubble records (compact C(hubble observe) text, Events, garbage) are counted in RV(malformed) and
+        RV(coverage.not_understood). A src without any Hubble record fails the task unless O(allow_empty=true).
     type: path
+  allow_empty:
+    description:
+      - With O(transport=file), accept a O(src) that holds no Hubble record at all (an empty capture) instead of failing.
+        The result then has RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as
+        incomplete, never as a plain pass.
+    type: bool
+    default: false
   verdicts:
     description:
       - Flow verdicts to collect (case-insensitive) - V(DROPPED), V(AUDIT) (policy audit mode, would have been dropped),
@@ -335,6 +344,9 @@ coverage:
   description:
     - What the evidence covers (evidence model Coverage record - lines read, flows, drops, lost events, node status,
       time span seen) plus C(transport), C(since) and C(until) (resolved, RFC 3339).
+    - C(not_understood) counts every input element that was read but not understood (malformed lines, JSON that is no
+      Hubble record); C(empty) is true when O(allow_empty) accepted a src without any Hubble record. Either makes the
+      report's coverage incomplete (see docs/drop-model.md).
   returned: always
   type: dict
 aggregation:
@@ -402,6 +414,7 @@ def argument_spec():
         relay_server_name=dict(type='str', aliases=['server_name']),
         relay_validate_certs=dict(type='bool', default=True),
         src=dict(type='path'),
+        allow_empty=dict(type='bool', default=False),
         verdicts=dict(type='list', elements='str', default=['DROPPED']),
         namespaces=dict(type='list', elements='str'),
         from_pods=dict(type='list', elements='str'),
@@ -443,7 +456,7 @@ def main():
         if uses_api:
             api = kube_api.KubeAPI.from_module(module)
         result, collection = hubble_transports.collect(
-            transport=transport, api=api, src=params['src'], relay_address=params['relay_address'],
+            transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],
             from_labels=params['from_labels'], to_labels=params['to_labels'], drop_reasons=params['drop_reasons'],
