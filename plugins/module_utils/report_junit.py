@@ -137,11 +137,13 @@ def render(report: Mapping) -> bytes:
     # Evidence coverage is a test case of its own: incomplete evidence fails it, so a CI view is never all green over
     # evidence that was empty, not understood, partial or not checked against a policy snapshot.
     reasons = coverage.get('incomplete_reasons') or ([] if coverage.get('complete') else ['coverage incomplete'])
-    coverage_text = clean('\n'.join([f"Not understood: {(coverage.get('not_understood') or {}).get('count', 0)}"]
-                                     + [f'- {n}' for n in coverage.get('notes') or []]))
-    coverage_cases = [('evidence coverage', 'coverage',
-                       ('incomplete_evidence', _short('evidence is incomplete: ' + '; '.join(reasons)), coverage_text) if reasons else None,
-                       coverage_text)]
+    lines = [f"Not understood: {(coverage.get('not_understood') or {}).get('count', 0)}"]
+    lines += [f'- {n}' for n in coverage.get('notes') or []]
+    coverage_text = clean('\n'.join(lines))
+    coverage_failure = None
+    if reasons:
+        coverage_failure = ('incomplete_evidence', _short('evidence is incomplete: ' + '; '.join(reasons)), coverage_text)
+    coverage_cases = [('evidence coverage', 'coverage', coverage_failure, coverage_text)]
     total_failures = 0
     for suite_name, cases in (('expectations', expectation_cases), ('violations', violation_cases), ('coverage', coverage_cases)):
         suite = _suite(root, f'{cluster}.{suite_name}', report, cases)

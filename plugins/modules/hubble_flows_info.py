@@ -344,11 +344,20 @@ coverage:
   description:
     - What the evidence covers (evidence model Coverage record - lines read, flows, drops, lost events, node status,
       time span seen) plus C(transport), C(since) and C(until) (resolved, RFC 3339).
-    - C(not_understood) counts every input element that was read but not understood (malformed lines, JSON that is no
-      Hubble record); C(empty) is true when O(allow_empty) accepted a src without any Hubble record. Either makes the
-      report's coverage incomplete (see docs/drop-model.md).
   returned: always
   type: dict
+  contains:
+    not_understood:
+      description:
+        - Input elements read but not understood (malformed lines, JSON that is no Hubble record). Anything above 0
+          makes the report's coverage incomplete (see docs/drop-model.md).
+      type: int
+    skipped_other_verdicts:
+      description: Lines skipped without decoding - complete JSON objects naming a verdict that was not requested.
+      type: int
+    empty:
+      description: True when O(allow_empty) accepted a O(src) without any Hubble record.
+      type: bool
 aggregation:
   description: Aggregation counters (C(drops_in), C(pairs_collapsed), ...).
   returned: always

@@ -68,8 +68,8 @@ def test_endpoint_key_order_owner_workloads_labels_reserved_ip():
 def test_fixture_flows_collapse_verdict_drop_pairs():
     drops, coverage = fixture_flow_drops()
     result = aggregate(drops, coverage)
-    assert result.stats.to_dict() == {'drops_in': 7, 'pairs_collapsed': 3, 'event_duplicates': 0, 'overflow_drops': 0,
-                                       'events_approximate': 0}
+    expected = {'drops_in': 7, 'pairs_collapsed': 3, 'event_duplicates': 0, 'overflow_drops': 0, 'events_approximate': 0}
+    assert result.stats.to_dict() == expected
     first = result.violations[0].to_dict()
     assert first == {
         'key': 'egress|cni-test/netshot|cni-test/nginx|TCP|80|POLICY_DENIED',
