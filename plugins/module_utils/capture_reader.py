@@ -11,12 +11,15 @@ Fast path (default): lines are scanned block by block and only *candidate* lines
 
 * a line whose first ``"verdict":`` is followed by one of the requested verdicts as Hubble prints it (the quoted
   enum name, optionally after one space, or the enum number);
-* a line without ``"verdict":`` that contains ``"lost_events"``, ``"lostEvents"``, ``"node_status"`` or
-  ``"nodeStatus"`` (or any non-empty line without a verdict when ``VERDICT_UNKNOWN`` is requested).
+* a line whose first ``"verdict":`` names another verdict but that is not structurally one JSON object (it does not
+  start with ``{`` and end with ``}``): a truncated or garbled line is decoded and so found malformed;
+* every other non-blank line without ``"verdict":`` (``lost_events``, ``node_status``, and anything that is not a
+  Hubble record: compact ``hubble observe`` text, tables, random bytes...), which decoding then classifies.
 
-Every line is counted (``lines_read``). Only decoded lines can be found malformed; a line skipped by the
-pre-filter is never decoded, so a truncated or garbage line without a requested verdict is counted as read but not
-as malformed. ``strict=True`` decodes every non-blank line (slow: every flow is parsed and validated).
+Every line is counted (``lines_read``). The only lines skipped without decoding are blank lines and complete JSON
+object lines that name a verdict that was not requested (``skipped_other_verdicts``): nothing that could be a
+requested record or garbage is skipped unseen, so everything not understood is counted (``malformed``,
+``other_records``). ``strict=True`` decodes every non-blank line (slow: every flow is parsed and validated).
 Lines of ``max_line`` bytes or more are counted malformed in both modes without being decoded.
 Besides decoded records, the line holding every ``sample_bytes``-th byte of each input and its last line are
 sampled for their node name and time, without decoding, to widen ``nodes`` and the time span.
@@ -55,7 +58,7 @@ GZIP_MAGIC = b'\x1f\x8b'
 
 _VERDICT_KEY = b'"verdict":'
 _VERDICT_VALUE_AT = len(_VERDICT_KEY)
-_OTHER_RECORD_NEEDLES = (b'"lost_events"', b'"lostEvents"', b'"node_status"', b'"nodeStatus"')
+_OBJECT_ENDS = (b'}', b'}\r')
 _NODE_KEYS = (b'"node_name":', b'"nodeName":')
 _TIME_KEY = b'"time":'
 _NEWLINE = 10
@@ -147,7 +150,6 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
         # letters that start none of the requested verdict names.
         letters = frozenset(name.encode('ascii')[0] for name in names)
         self._suspicious = frozenset(range(256)) - (frozenset(range(65, 91)) - letters)
-        self._want_unknown = 'VERDICT_UNKNOWN' in self.verdicts
 
     # ------------------------------------------------------------------ classification / decoding
 
@@ -157,15 +159,11 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             return len(line) > 0
         position = line.find(_VERDICT_KEY)
         if position >= 0:
-            return line.startswith(self._prefixes, position + _VERDICT_VALUE_AT)
-        if not line:
-            return False
-        if self._want_unknown:
-            return True
-        for needle in _OTHER_RECORD_NEEDLES:
-            if line.find(needle) >= 0:
+            if line.startswith(self._prefixes, position + _VERDICT_VALUE_AT):
                 return True
-        return False
+            # Another verdict: skipped only when the line is structurally one complete JSON object.
+            return not (line.startswith(b'{') and line.endswith(_OBJECT_ENDS))
+        return len(line.strip()) > 0
 
     def _decode(self, data, number: int, label: str | None):
         """Decode and account one candidate line; return the Drop when it is a requested one."""
@@ -227,8 +225,9 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
     # ------------------------------------------------------------------ block scanner
 
     def _scan(self, buf, start: int, end: int, number: int):
-        """Count the complete lines ``buf[start:end]`` and return ``(lines, suspects)``: a superset of the candidate
-        lines as ``(start, stop, line number)``, decided exactly later by ``_is_candidate``."""
+        """Count the complete lines ``buf[start:end]`` and return ``(lines, suspects, blank)``: a superset of the
+        candidate lines as ``(start, stop, line number)``, decided exactly later by ``_is_candidate``, and the number of
+        blank lines that are not suspects. Every other line is skipped as another verdict's complete JSON object."""
         find = buf.find
         suspects = []
         position = start
@@ -241,8 +240,9 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
                 if stop > position:
                     suspects.append((position, stop, number))
                 position = stop + 1
-            return number - 1, suspects
+            return number - 1, suspects, number - 1 - first_number - len(suspects)
         suspicious = self._suspicious
+        blank = 0
         try:
             for number in itertools.count(number + 1):
                 stop = find(b'\n', position, end)
@@ -251,37 +251,44 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
                 found = find(b'"verdict":', position, stop)
                 if found >= 0:
                     # One byte decides: buf[found + 11] is the first letter of a quoted verdict name; anything but an
-                    # upper-case letter that starts no requested verdict (a space, digit, quote...) is re-checked exactly.
-                    if buf[found + 11] in suspicious:
+                    # upper-case letter that starts no requested verdict (a space, digit, quote...) is re-checked exactly,
+                    # and so is a line that does not look like one complete JSON object (``{`` ... ``}``).
+                    if buf[found + 11] in suspicious or buf[position] != 123 or buf[stop - 1] != 125:
                         suspects.append((position, stop, number))
                 elif stop > position:
                     suspects.append((position, stop, number))
+                else:
+                    blank += 1
                 position = stop + 1
         except IndexError:
             # ``"verdict":`` right before the newline that ends the buffer: rescan this block with bounds checks.
             return self._scan_checked(buf, start, end, first_number)
-        return number - 1, suspects
+        return number - 1, suspects, blank
 
     def _scan_checked(self, buf, start: int, end: int, number: int):
         """``_scan`` with every index checked (only used for the rare block where the fast loop ran off its end)."""
         suspects = []
+        blank = 0
         position = start
         while position < end:
             stop = buf.find(b'\n', position, end)
             number += 1
             found = buf.find(b'"verdict":', position, stop)
             if found >= 0:
-                if found + 11 >= stop or buf[found + 11] in self._suspicious:
+                if found + 11 >= stop or buf[found + 11] in self._suspicious or buf[position] != 123 or buf[stop - 1] != 125:
                     suspects.append((position, stop, number))
             elif stop > position:
                 suspects.append((position, stop, number))
+            else:
+                blank += 1
             position = stop + 1
-        return number, suspects
+        return number, suspects, blank
 
     def _block(self, buf, start: int, end: int, delta: int, state: _Input):
         """Process the complete lines ``buf[start:end]``; ``delta`` + index = offset in the input."""
         cov = self.coverage
-        number, suspects = self._scan(buf, start, end, state.number)
+        number, suspects, blank = self._scan(buf, start, end, state.number)
+        skipped = number - state.number - len(suspects) - blank
         cov.lines_read += number - state.number
         state.number = number
         every = self.sample_bytes
@@ -294,12 +301,15 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             state.next_sample = ((delta + line_end) // every + 1) * every
         previous = buf.rfind(b'\n', start, end - 1)
         state.last_line = bytes(buf[start if previous < 0 else previous + 1:end - 1])
+        cov.skipped_other_verdicts += skipped
         for begin, stop, line_number in suspects:
             line = buf[begin:stop]
             if self._is_candidate(line):
                 drop = self._decode(line, line_number, state.label)
                 if drop is not None:
                     yield drop
+            elif line.strip():
+                cov.skipped_other_verdicts += 1
 
     def _lines(self, lines, state: _Input, offset: int = 0):
         """Process an iterable of lines exactly like the block scanner would process the same bytes."""
@@ -336,6 +346,8 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
                     drop = self._decode(line, state.number, state.label)
                     if drop is not None:
                         yield drop
+                elif line.strip():
+                    cov.skipped_other_verdicts += 1
 
     def _finish(self, state: _Input) -> None:
         if state.last_line is not None:

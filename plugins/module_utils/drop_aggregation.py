@@ -6,13 +6,16 @@ Violation key = (direction, source workload, destination workload/entity/IP, pro
 Cilium reports one denied packet twice (a policy-verdict flow and a drop flow); ``Aggregator`` collapses such a pair
 (same node, same 5-tuple including the source port, same direction, opposite event types, within ``window_ns``)
 so the packet counts once. PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid)
-only adds the increase of its count.
+only adds the increase of its count. The last count of every Event is kept exactly for ``MAX_TRACKED_EVENTS`` Events,
+then in a fixed-size hashed table (``EventTable``) that can only under-count; ``stats.events_approximate`` says so.
+A violation's ``count`` is the larger of its flow count and its Event count: both are lower bounds of the drops.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -29,6 +32,8 @@ MAX_PODS = 5
 MAX_NODES_PER_VIOLATION = 64
 MAX_POLICIES_PER_VIOLATION = 32
 MAX_TRACKED_EVENTS = 100_000
+OVERFLOW_SLOTS = 1 << 16
+_MAX_PACKED = (1 << 60) - 1
 PAIRED_EVENT_TYPES = frozenset(('drop', 'policy-verdict'))
 
 # rand.SafeEncodeString alphabet used for pod-template-hash and generated name suffixes (no vowels, no 0/1/3).
@@ -66,6 +71,54 @@ def _label_name(labels) -> str | None:
             if label.startswith(prefix) and len(label) > len(prefix):
                 return label[len(prefix):]
     return None
+
+
+class EventTable:
+    """Bounded memory of Events seen: key -> ``(resourceVersion, count, flags)``.
+
+    The first ``limit`` keys are kept exactly. Further keys go to a fixed table of ``slots`` integers indexed by the key's
+    hash, holding the largest count and the OR of the flags of every key in that slot (no resourceVersion): a key that
+    shares a slot with another looks already seen with a count at least as large, so an Event can be under-counted but
+    never counted twice. ``approximate`` counts the slots in use: 0 means every count is exact.
+    """
+
+    __slots__ = ('limit', 'slots', 'approximate', '_exact', '_table')
+
+    def __init__(self, limit: int | None = None, slots: int = OVERFLOW_SLOTS):
+        self.limit = MAX_TRACKED_EVENTS if limit is None else limit
+        self.slots = slots
+        self.approximate = 0
+        self._exact: dict = {}
+        self._table = None
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def get(self, key):
+        """``(resourceVersion, count, flags)`` of ``key``, or None when it was never stored."""
+        hit = self._exact.get(key)
+        if hit is not None or self._table is None:
+            return hit
+        packed = self._table[hash(key) % self.slots]
+        if not packed:
+            return None
+        packed -= 1
+        return None, packed >> 4, packed & 15
+
+    def put(self, key, resource_version, count: int, flags: int = 0) -> None:
+        exact = self._exact
+        if key in exact or len(exact) < self.limit:
+            exact[key] = (resource_version, count, flags)
+            return
+        if self._table is None:
+            self._table = array('q', bytes(8 * self.slots))
+        slot = hash(key) % self.slots
+        packed = self._table[slot]
+        old_count, old_flags = ((packed - 1) >> 4, (packed - 1) & 15) if packed else (0, 0)
+        if not packed:
+            self.approximate += 1
+        count = min(max(0, count), _MAX_PACKED >> 4)
+        self._table[slot] = ((max(old_count, count) << 4) | old_flags | (flags & 15)) + 1
 
 
 @dataclass(slots=True)
@@ -162,8 +215,8 @@ class Violation:  # pylint: disable=too-many-instance-attributes
 
     @property
     def count(self) -> int:
-        """Packets seen in flows when there are flows (complete), else Event occurrences (sampled)."""
-        return self.flow_count if self.flow_count else self.event_count
+        """The larger of the packets seen in flows and the Event occurrences: both are lower bounds of the drops."""
+        return max(self.flow_count, self.event_count)
 
     def to_dict(self) -> dict:
         return {
@@ -193,6 +246,7 @@ class AggregationStats:
     pairs_collapsed: int = 0
     event_duplicates: int = 0
     overflow_drops: int = 0
+    events_approximate: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -200,6 +254,7 @@ class AggregationStats:
             'pairs_collapsed': self.pairs_collapsed,
             'event_duplicates': self.event_duplicates,
             'overflow_drops': self.overflow_drops,
+            'events_approximate': self.events_approximate,
         }
 
 
@@ -246,7 +301,7 @@ class Aggregator:
         self._pending: OrderedDict = OrderedDict()
         self._max_ns: int | None = None
         self._adds_since_expiry = 0
-        self._event_counts: dict[str, int] = {}
+        self._event_counts = EventTable()
 
     def __len__(self) -> int:
         return len(self._violations)
@@ -293,14 +348,16 @@ class Aggregator:
         if event is None:
             return drop.count
         ident = event.uid or f'{event.namespace}/{event.name}'
-        seen = self._event_counts.get(ident)
-        if seen is None:
-            if len(self._event_counts) < MAX_TRACKED_EVENTS:
-                self._event_counts[ident] = drop.count
+        table = self._event_counts
+        previous = table.get(ident)
+        if previous is None:
+            table.put(ident, None, drop.count)
+            self.stats.events_approximate = table.approximate
             return drop.count
+        seen = previous[1]
         self.stats.event_duplicates += 1
         if drop.count > seen:
-            self._event_counts[ident] = drop.count
+            table.put(ident, None, drop.count)
             return drop.count - seen
         return 0
 

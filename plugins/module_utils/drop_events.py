@@ -41,7 +41,7 @@ import re
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
@@ -77,6 +77,8 @@ MAX_WATCH_RELISTS = 5          # consecutive 410 Gone relists per scope before t
 RELIST_BACKOFF = 0.5           # seconds before the 2nd consecutive relist, doubled each time (jitter 0.8-1.2x)
 RELIST_MAX_BACKOFF = 8.0
 DEADLINE_CHECK_EVERY = 256     # Events ingested between two looks at the clock while listing
+_MATCHED = 1
+_COUNTED = 2
 _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 MAX_WRAPPER_DEPTH = 3
 
@@ -284,6 +286,12 @@ class WaitCriteria:
         return ', '.join('%s=%s' % (k, self.criteria[k]) for k in self.KEYS if k in self.criteria)
 
 
+def _looks_like_event(obj):
+    """True for a dict shaped like a core/v1 or events.k8s.io/v1 Event (or the Python client's snake_case form)."""
+    return (obj.get('kind') == 'Event' or 'reason' in obj or 'involvedObject' in obj or 'involved_object' in obj
+            or 'regarding' in obj)
+
+
 def _drop_summary(fields):
     local = '%s/%s' % (fields.get('namespace') or '?', fields.get('pod') or '?')
     if fields.get('peer_pod'):
@@ -479,9 +487,9 @@ def _events_from_doc(doc, depth=0):
         elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
             yield doc['object']
         else:
-            yield doc
+            yield doc  # an Event, or something else that ingest() counts as not understood
     else:
-        yield doc
+        yield doc  # a scalar (e.g. ``kubectl get events`` table text read as YAML): counted as not understood
 
 
 # ----------------------------------------------------------------------------- collector
@@ -514,7 +522,7 @@ class DropEventsCollector:
 
     def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
                  max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL,
-                 timeout=None):
+                 timeout=None, allow_empty=False):
         if api_version not in API_CHOICES:
             raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
         if page_size is not None and page_size < 1:
@@ -555,6 +563,10 @@ class DropEventsCollector:
         self.events_total = 0
         self.malformed = 0
         self.malformed_samples = []
+        self.not_events = 0
+        self.not_event_samples = []
+        self.allow_empty = bool(allow_empty)
+        self.empty = False
         self.excluded = {'before_since': 0, 'reasons': 0, 'namespaces': 0, 'other_reasons': 0}
         self.oldest = None
         self.newest = None
@@ -562,7 +574,7 @@ class DropEventsCollector:
         self.warnings = []
         self.apis_used = []
         self.source = None
-        self._seen = {}
+        self._seen = EventTable()
         self.matched = 0
         self.matched_events = 0
         self._seen_fields = {}
@@ -587,7 +599,7 @@ class DropEventsCollector:
         """
         for _depth in range(MAX_WRAPPER_DEPTH + 1):
             if not isinstance(raw, dict):
-                self.add_malformed(raw, 'not an Event object but %s' % _kind(raw), file, line)
+                self._not_event(raw, file, line)
                 return None
             reason = raw.get('reason')
             if reason == PACKET_DROP or not isinstance(raw.get('object'), dict) or 'involvedObject' in raw:
@@ -599,6 +611,8 @@ class DropEventsCollector:
         if reason != PACKET_DROP:
             if reason is not None and not isinstance(reason, str):
                 self.add_malformed(raw, 'reason is %s, expected a string' % _kind(reason), file, line)
+            elif not _looks_like_event(raw):
+                self._not_event(raw, file, line)
             else:
                 self.excluded['other_reasons'] += 1
             return None
@@ -632,16 +646,16 @@ class DropEventsCollector:
                 return None
         key = meta.get('uid') or '%s/%s' % (meta.get('namespace'), meta.get('name'))
         rv = meta.get('resourceVersion')
-        # _seen[key] = (resourceVersion, count, matched wait_for, counted in events_total)
+        # _seen: key -> (resourceVersion, count, flags: _MATCHED wait_for, _COUNTED in events_total); bounded
         previous = self._seen.get(key)
         if previous is not None and rv is not None and previous[0] == rv:
             return None
-        known = previous is not None and previous[3]
+        known = previous is not None and bool(previous[2] & _COUNTED)
         last = event_last_seen(raw)
         if self.since is not None and last is not None and last < self.since:
             if previous is None:
                 self.excluded['before_since'] += 1
-            self._seen[key] = (rv, 0, False, False)
+            self._seen.put(key, rv, 0)
             return None
         first = event_first_seen(raw)
         if first is not None and (self.oldest is None or first < self.oldest):
@@ -657,13 +671,13 @@ class DropEventsCollector:
             self.events_total += 1
         count = drop.count or 1
         if drop.unparsed is not None:
-            self._seen[key] = (rv, count, False, True)
+            self._seen.put(key, rv, count, _COUNTED)
             return None
         fields = drop_fields(drop)
         if self.reasons is not None and fields['reason'] not in self.reasons:
             if not known:
                 self.excluded['reasons'] += 1
-            self._seen[key] = (rv, count, False, True)
+            self._seen.put(key, rv, count, _COUNTED)
             return None
         self.aggregator.add(drop)
         if not known:
@@ -676,15 +690,27 @@ class DropEventsCollector:
             before = previous[1] if known else 0
             if self.wait.matches(fields):
                 matched = True
-                already = before if known and previous[2] else 0
+                was_matched = known and bool(previous[2] & _MATCHED)
+                already = before if was_matched else 0
                 self.matched += max(0, count - already)
-                if not (known and previous[2]):
+                if not was_matched:
                     self.matched_events += 1
             else:
                 summary = _drop_summary(fields)
                 self._seen_fields[summary] = self._seen_fields.get(summary, 0) + max(0, count - before)
-        self._seen[key] = (rv, count, matched, True)
+        self._seen.put(key, rv, count, _COUNTED | (_MATCHED if matched else 0))
         return drop
+
+    def _not_event(self, item, file=None, line=None):
+        """Count an item that is not a Kubernetes Event (not understood; see docs/drop-model.md, coverage rule)."""
+        self.add_malformed(item, 'not a Kubernetes Event (%s)' % _kind(item), file, line)
+        self.not_events += 1
+        if len(self.not_event_samples) < 5:
+            if isinstance(item, dict):
+                what = 'object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
+            else:
+                what = '%s %r' % (type(item).__name__, str(item)[:60])
+            self.not_event_samples.append('not a Kubernetes Event: %s' % what)
 
     def _mark_partial(self, why):
         if why not in self.partial_reasons:
@@ -898,11 +924,25 @@ class DropEventsCollector:
     # ------------------------------------------------------------------ offline
     def collect_src(self, src):
         self.source = 'src'
+        undecodable = 0
         for path, line, item in iter_src_items(src):
             if isinstance(item, Undecodable):
+                undecodable += 1
                 self.add_malformed(None, item.error, path, item.line)
             else:
                 self.ingest(item, path, line)
+        if self.events_total == 0 and not any(self.excluded.values()) and self.malformed == self.not_events + undecodable:
+            # No Event object at all: an empty capture, or not a capture of Events.
+            what = ('%d item(s) that are not Kubernetes Events (%s)' % (self.not_events, '; '.join(self.not_event_samples[:2]))
+                    if self.not_events else ('%d undecodable part(s)' % undecodable if undecodable else 'nothing'))
+            if not self.allow_empty:
+                raise DropEventsError(
+                    'src %s holds no Kubernetes Event: it contains %s. Save PacketDrop Events with '
+                    '"kubectl get events -A --field-selector reason=PacketDrop -o json" (Hubble flow captures are read by '
+                    'netobs.cilium.hubble_flows_info); set allow_empty: true if an empty capture is expected (the evidence is then '
+                    'reported as incomplete, never as a plain pass).' % (src, what))
+            self.empty = True
+            self.warnings.append('src %s holds no Kubernetes Event (%s): evidence is empty and will be reported as incomplete' % (src, what))
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))
@@ -914,6 +954,10 @@ class DropEventsCollector:
         cov['events_malformed'] = self.malformed
         cov['events_malformed_samples'] = list(self.malformed_samples)
         cov['watch_relists'] = self.watch_relists
+        cov['not_understood'] = self.malformed + self.cov.unparsed_events + self.cov.malformed + self.cov.other_records
+        cov['not_understood_samples'] = list(self.not_event_samples)
+        cov['empty'] = self.empty
+        cov['counts_approximate'] = bool(self._seen.approximate or self.aggregator.stats.events_approximate)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)

@@ -487,6 +487,7 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
     flows: int = 0
     drops: int = 0
     other_records: int = 0
+    skipped_other_verdicts: int = 0
     malformed: int = 0
     malformed_lines: list = field(default_factory=list)
     malformed_samples: list = field(default_factory=list)
@@ -512,6 +513,17 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
     files: list = field(default_factory=list)
     strict: bool = False
     verdicts: tuple = ()
+
+    @property
+    def not_understood(self) -> int:
+        """Input elements that were read but not understood (the coverage rule in docs/drop-model.md): malformed lines,
+        JSON objects that are no Hubble record, malformed Event objects and PacketDrop messages outside the grammar."""
+        return self.malformed + self.other_records + self.events_malformed + self.unparsed_events
+
+    @property
+    def records(self) -> int:
+        """Hubble records recognised (flows decoded or skipped as another verdict, lost_events, node_status)."""
+        return self.flows + self.skipped_other_verdicts + self.lost_records + self.status_records
 
     def add_malformed(self, line: int | None, file: str | None = None, error: str = '') -> None:
         self.malformed += 1
@@ -568,7 +580,7 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
 
     def merge(self, other: Coverage) -> None:
         """Add another run's counters into this one."""
-        for name in ('lines_read', 'decoded', 'flows', 'drops', 'other_records', 'events_total', 'events_skipped',
+        for name in ('lines_read', 'decoded', 'flows', 'drops', 'other_records', 'skipped_other_verdicts', 'events_total', 'events_skipped',
                      'events_malformed', 'events_oversized', 'event_drops', 'lost_total', 'lost_records', 'status_records'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for index in range(other.malformed):
@@ -604,6 +616,8 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
             'flows': self.flows,
             'drops': self.drops,
             'other_records': self.other_records,
+            'skipped_other_verdicts': self.skipped_other_verdicts,
+            'not_understood': self.not_understood,
             'malformed': {'count': self.malformed, 'lines': list(self.malformed_lines), 'samples': list(self.malformed_samples)},
             'events_total': self.events_total,
             'events_skipped': self.events_skipped,

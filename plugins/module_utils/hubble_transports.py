@@ -78,6 +78,7 @@ class FlowCollection:
         self.timeout = None
         self.deadline = None       # time.monotonic() value bounding the whole live call
         self.timed_out = False
+        self.empty = False
 
     # ------------------------------------------------------------------ feeding
     def add_drop(self, drop):
@@ -159,6 +160,7 @@ class FlowCollection:
                 ', '.join('%s (%s)' % (u['name'], u['reason']) for u in unavailable)))
         coverage = cov.to_dict()
         coverage.update({
+            'empty': self.empty,
             'transport': self.transport,
             'since': hubble_relay.format_time(self.query.since) if self.query.since else None,
             'until': hubble_relay.format_time(self.query.until) if self.query.until else None,
@@ -409,7 +411,7 @@ def _endpoint_dict(endpoint):
     return {'namespace': endpoint.namespace or '', 'pod_name': endpoint.pod or ''}
 
 
-def collect_file(collection, src):
+def collect_file(collection, src, allow_empty=False):
     """Read saved captures (file or directory) into ``collection``, applying the query locally."""
     query = collection.query
     reader = CaptureReader(verdicts=tuple(query.verdicts or VERDICT_CODES), coverage=collection.coverage)
@@ -437,8 +439,22 @@ def collect_file(collection, src):
         for drop in heapq.merge(*last.values(), key=lambda d: d.time_ns or 0):
             collection.add_drop(drop)
     collection.nodes_seen.update(collection.coverage.nodes)
-    if not collection.coverage.files and not collection.coverage.lines_read:
-        collection.warnings.append('src %s contains no capture file (*.json, *.jsonl, *.txt, *.gz)' % src)
+    cov = collection.coverage
+    if not cov.records:
+        # Not one Hubble record (flow, lost_events, node_status): an empty capture or not a capture of flows.
+        if not cov.files and not cov.lines_read:
+            what = 'no capture file (*.json, *.jsonl, *.txt, *.gz)'
+        else:
+            what = '%d line(s), none of them a Hubble record (%d not understood%s)' % (
+                cov.lines_read, cov.not_understood,
+                ': ' + '; '.join('line %s: %s' % (m['line'], m['error'][:80]) for m in cov.malformed_samples[:2]) if cov.malformed_samples else '')
+        if not allow_empty:
+            raise HubbleError('src %s holds no Hubble flows: it contains %s. Save flows with "hubble observe -o jsonpb" '
+                              '(PacketDrop Events are read by netobs.cilium.drop_events_info; compact text output cannot be read); '
+                              'set allow_empty: true if an empty capture is expected (the evidence is then reported as incomplete, '
+                              'never as a plain pass).' % (src, what))
+        collection.empty = True
+        collection.warnings.append('src %s holds no Hubble flows (%s): evidence is empty and will be reported as incomplete' % (src, what))
 
 
 def _ns(value):
@@ -451,7 +467,7 @@ def _ns(value):
 
 
 def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_namespace='kube-system', tls=None,
-            timeout=30.0, max_drops=100, **query_options):
+            timeout=30.0, max_drops=100, allow_empty=False, **query_options):
     """Run one collection; returns ``(result dict, FlowCollection)``. Raises ``HubbleError``/``KubeAPIError``."""
     if transport not in TRANSPORTS:
         raise HubbleError('transport must be one of %s' % ', '.join(TRANSPORTS))
@@ -490,7 +506,7 @@ def _collect_transport(collection, transport, api, src, relay_address, cilium_na
             raise HubbleError('transport: file needs src (a hubble observe -o jsonpb capture file or directory)')
         if query.follow_for:
             raise HubbleError('follow_for cannot be used with transport: file')
-        collect_file(collection, src)
+        collect_file(collection, src, allow_empty)
     elif transport == 'exec':
         if api is None:
             raise HubbleError('transport: exec needs Kubernetes API access (kubeconfig/context)')

@@ -21,7 +21,8 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi, rollup_headline, split_code_spans
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import (
+    VERDICT_INCOMPLETE, VERDICT_LABELS, marker_text, neutralise_bidi, rollup_headline, split_code_spans)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_GRAPH_NODES = 40
@@ -89,6 +90,8 @@ def badge(label, css: str) -> str:
 
 
 def _verdict_badge(verdict) -> str:
+    if verdict == VERDICT_INCOMPLETE:
+        return badge(VERDICT_LABELS[VERDICT_INCOMPLETE], 'warn')
     return badge(str(verdict).upper(), 'pass' if verdict == exp.PASS else 'fail')
 
 
@@ -319,6 +322,9 @@ def _coverage(report: Mapping) -> str:
         ('Hubble lost events', f"{lost.get('total', 0)} " + ', '.join(f'{k}: {v}' for k, v in (lost.get('by_source') or {}).items())),
         ('Event TTL / oldest event', f"{events.get('ttl') or '-'} / {events.get('oldest_event') or '-'}" if events else 'Events not collected'),
         ('Emitter interval', events.get('emitter_interval') or 'unknown' if events else '-'),
+        ('Incomplete because', '; '.join(coverage.get('incomplete_reasons') or []) or '-'),
+        ('Input not understood', (coverage.get('not_understood') or {}).get('count', 0)),
+        ('Flow lines skipped without decoding (other verdicts)', (coverage.get('not_decoded') or {}).get('count', 0)),
         ('Malformed flow lines', (coverage.get('malformed') or {}).get('count', 0)),
         ('Partial', '; '.join((coverage.get('partial') or {}).get('reasons') or []) or 'no'),
     ]

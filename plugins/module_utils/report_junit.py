@@ -134,8 +134,18 @@ def render(report: Mapping) -> bytes:
         text = _violation_text(violation)
         message = _short(f"unreviewed drop: {violation['summary']}: {(violation.get('attribution') or {}).get('explanation') or ''}")
         violation_cases.append((f"{violation['id']} {violation['summary']}", 'violations', (exp.UNREVIEWED, message, text), text))
+    # Evidence coverage is a test case of its own: incomplete evidence fails it, so a CI view is never all green over
+    # evidence that was empty, not understood, partial or not checked against a policy snapshot.
+    reasons = coverage.get('incomplete_reasons') or ([] if coverage.get('complete') else ['coverage incomplete'])
+    lines = [f"Not understood: {(coverage.get('not_understood') or {}).get('count', 0)}"]
+    lines += [f'- {n}' for n in coverage.get('notes') or []]
+    coverage_text = clean('\n'.join(lines))
+    coverage_failure = None
+    if reasons:
+        coverage_failure = ('incomplete_evidence', _short('evidence is incomplete: ' + '; '.join(reasons)), coverage_text)
+    coverage_cases = [('evidence coverage', 'coverage', coverage_failure, coverage_text)]
     total_failures = 0
-    for suite_name, cases in (('expectations', expectation_cases), ('violations', violation_cases)):
+    for suite_name, cases in (('expectations', expectation_cases), ('violations', violation_cases), ('coverage', coverage_cases)):
         suite = _suite(root, f'{cluster}.{suite_name}', report, cases)
         properties = ET.SubElement(suite, 'properties')
         props = [('cluster', cluster), ('collection', f"{run['collection']['name']} {run['collection']['version']}"),
@@ -155,7 +165,7 @@ def render(report: Mapping) -> bytes:
             else:
                 ET.SubElement(case, 'system-out').text = text
         ET.SubElement(suite, 'system-out').text = clean('Coverage notes:\n' + '\n'.join(f'- {n}' for n in coverage.get('notes') or []))
-    root.set('tests', str(len(expectation_cases) + len(violation_cases)))
+    root.set('tests', str(len(expectation_cases) + len(violation_cases) + len(coverage_cases)))
     root.set('failures', str(total_failures))
     root.set('errors', '0')
     root.set('skipped', '0')

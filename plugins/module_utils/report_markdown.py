@@ -15,13 +15,14 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi, rollup_headline, split_code_spans
+from ansible_collections.netobs.cilium.plugins.module_utils.report_model import (
+    VERDICT_INCOMPLETE, VERDICT_LABELS, marker_text, neutralise_bidi, rollup_headline, split_code_spans)
 
 _SPECIAL = re.compile(r'([\\`*_{}\[\]()#+!|~])')
 _URLISH = re.compile(r'(?i)(\b(?:[a-z][a-z0-9+.-]*://|(?:javascript|data|vbscript|mailto|file|tel):|www\.)\S*)')
 _CONTROL = re.compile('[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]')
 MAX_ROWS = 200
-ICON = {exp.PASS: 'PASS', exp.FAIL: 'FAIL'}
+ICON = {exp.PASS: 'PASS', exp.FAIL: 'FAIL', VERDICT_INCOMPLETE: VERDICT_LABELS[VERDICT_INCOMPLETE]}
 
 
 def _flat(value) -> str:
@@ -126,7 +127,9 @@ def render(report: Mapping) -> bytes:
         ['Violations (total)', str(violations.get('total', 0))],
         ['Unreviewed violations', str(violations.get(exp.UNREVIEWED, 0))],
         ['Expected violations (controls working)', str(violations.get(exp.EXPECTED, 0))],
-        ['Coverage complete', 'yes' if coverage.get('complete') else 'no (see Coverage)'],
+        ['Coverage complete', 'yes' if coverage.get('complete') else
+         'no: ' + text('; '.join(coverage.get('incomplete_reasons') or ['see Coverage']))],
+        ['Input not understood', str((coverage.get('not_understood') or {}).get('count', 0))],
     ]))
     results = report.get('expectations') or []
     if results:
@@ -168,6 +171,8 @@ def render(report: Mapping) -> bytes:
     lost = coverage.get('lost_events') or {}
     lines.append(f"- Nodes seen: {len(nodes.get('seen') or [])}, expected: {len(nodes.get('expected') or [])}, "
                  f"unavailable: {len(nodes.get('unavailable') or [])}; Hubble lost events: {lost.get('total', 0)}.")
+    lines.append(f"- Input not understood: {(coverage.get('not_understood') or {}).get('count', 0)}; flow lines skipped without "
+                 f"decoding (other verdicts): {(coverage.get('not_decoded') or {}).get('count', 0)}.")
     lines.append('')
     return ('\n'.join(lines) + '\n').encode('utf-8')
 

@@ -13,7 +13,9 @@ into one versioned document (``schema_version``; JSON Schema in ``docs/schemas/r
   samples and classification (``expected`` / ``outage_risk`` / ``unreviewed``);
 * ``expectations``: one verdict per expectation (see ``expectations.py``);
 * ``baseline``: new / resolved / persisting violations against a previous report;
-* ``summary``: counts and the overall verdict.
+* ``summary``: counts and the overall verdict: ``fail`` when something fails, else ``pass`` only when the coverage is
+  complete and ``incomplete`` ("pass (incomplete evidence)") otherwise - evidence that was empty, not understood,
+  partial or unchecked against a policy snapshot never gives a plain pass (``coverage.incomplete_reasons`` says why).
 
 ``content_hash`` covers everything except ``VOLATILE_PATHS`` (the generation time and similar), so a
 second run over the same evidence produces the same hash: writers reuse the previous generation time
@@ -47,6 +49,8 @@ FLEET_FORMATS = ('json', 'markdown', 'html')
 VOLATILE_PATHS = (('run', 'generated_at'), ('snapshot', 'taken_at'), ('baseline', 'generated_at'))
 ALLOWED_VERDICTS = frozenset(('FORWARDED', 'REDIRECTED', 'TRANSLATED', 'AUDIT'))
 DEFAULT_EVENT_TTL = '1h'
+VERDICT_INCOMPLETE = 'incomplete'
+VERDICT_LABELS = {exp.PASS: 'PASS', exp.FAIL: 'FAIL', VERDICT_INCOMPLETE: 'PASS (incomplete evidence)'}
 DEFAULT_MAX_EVIDENCE = 5
 MAX_FINDINGS = 50
 MAX_ALLOWED_OBSERVATIONS = 5000
@@ -273,7 +277,7 @@ def merge_violations(lists: Iterable[Iterable[Mapping]]) -> list[dict]:
                     current['evidence_kinds'].append(kind)
     for item in merged.values():
         counts = item['count_by_kind']
-        item['count'] = counts['flow'] if counts['flow'] else counts['event']
+        item['count'] = max(counts['flow'], counts['event'])  # both are lower bounds of the drops
         item['nodes'].sort()
         item['evidence_kinds'].sort()
     return list(merged.values())
@@ -499,6 +503,14 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
     lost_by_source: dict[str, int] = {}
     lost_by_node: dict[str, int] = {}
     malformed_count, malformed_samples = 0, []
+    flows_not_understood, not_decoded, empty_sources = 0, 0, []
+    counts_approximate = False
+    for index, result in enumerate(results):
+        cov = result.get('coverage') if isinstance(result.get('coverage'), Mapping) else {}
+        if cov.get('empty'):
+            src = (source_info(result, index).get('options') or {}).get('src')
+            empty_sources.append(f'{source_kind(result)} source {index}' + (f' ({src})' if src else ''))
+        counts_approximate = counts_approximate or bool(cov.get('counts_approximate'))
     first_flow, last_flow = None, None
     flows_total = 0
     drops_truncated = False
@@ -523,6 +535,10 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
         if _int(malformed.get('count')) > malformed_count:
             malformed_count = _int(malformed.get('count'))
             malformed_samples = list(malformed.get('samples') or [])[:10]
+        # Not understood = malformed lines + JSON objects that are no Hubble record (older results: malformed only).
+        understood_not = _int(cov['not_understood']) if 'not_understood' in cov else _int(malformed.get('count')) + _int(cov.get('other_records'))
+        flows_not_understood = max(flows_not_understood, understood_not)
+        not_decoded = max(not_decoded, _int(cov.get('skipped_other_verdicts')))
         times = cov.get('time') if isinstance(cov.get('time'), Mapping) else {}
         first_flow = _min_time(first_flow, times.get('first'))
         last_flow = _max_time(last_flow, times.get('last'))
@@ -531,6 +547,7 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
     missing = sorted(n for n in expected if n not in seen and n not in unavailable)
     lost_total = sum(lost_by_source.values())
     events_section = None
+    events_not_understood = 0
     if events:
         oldest = newest = since = None
         ttl_warnings = []
@@ -546,6 +563,8 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
             total += _int(result.get('events_total'))
             bad = result.get('unparsed') if isinstance(result.get('unparsed'), Mapping) else {}
             unparsed += _int(bad.get('count'))
+            events_not_understood += (_int(cov['not_understood']) if 'not_understood' in cov
+                                      else _int(cov.get('events_malformed')) + _int(bad.get('count')))
             unparsed_samples.extend(list(bad.get('samples') or [])[:max(0, 5 - len(unparsed_samples))])
         interval = emitter_interval or 'unknown; Helm default 2m'
         events_section = {
@@ -559,6 +578,9 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
         notes.extend(ttl_warnings)
         if unparsed:
             notes.append(f'{unparsed} PacketDrop Event(s) had a message in an unknown format and were not counted.')
+        if events_not_understood > unparsed:
+            notes.append(f'{events_not_understood - unparsed} item(s) of the Event evidence were not usable Events '
+                         '(not Kubernetes Events, or malformed PacketDrop Events) and were not counted.')
     else:
         notes.append('PacketDrop Events were not collected.')
     if hubble:
@@ -567,6 +589,12 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
             notes.append(f'Hubble lost {lost_total} event(s) before they became flows ({by}): some drops were never observed.')
         if malformed_count:
             notes.append(f'{malformed_count} flow line(s) were malformed and skipped.')
+        if flows_not_understood > malformed_count:
+            notes.append(f'{flows_not_understood - malformed_count} JSON object(s) of the flow evidence were not Hubble records '
+                         'and were skipped.')
+        if not_decoded:
+            notes.append(f'{not_decoded} flow line(s) were skipped without decoding: complete JSON objects naming a verdict that '
+                         'was not asked for (provably irrelevant to this report).')
         if unavailable:
             notes.append('Node(s) unavailable to Hubble: ' + ', '.join(f'{n} ({r})' for n, r in sorted(unavailable.items()))
                          + ': their drops are missing.')
@@ -586,9 +614,35 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
                      'in expectations may be undecidable.')
     elif snapshot_info.get('warnings'):
         notes.append(f"Policy snapshot warnings: {len(snapshot_info['warnings'])} (see snapshot.warnings).")
-    complete = bool(hubble) and not lost_total and not unavailable and not missing and not partial_reasons and not malformed_count
+    if counts_approximate:
+        notes.append('More distinct PacketDrop Events were seen than are tracked exactly: Event counts are lower bounds that '
+                     'may under-count.')
+    not_understood = flows_not_understood + events_not_understood
+    # The coverage rule (docs/drop-model.md): any of these makes the evidence incomplete - never a plain pass.
+    incomplete = []
+    if not hubble:
+        incomplete.append('no Hubble flows were collected')
+    if empty_sources:
+        incomplete.append('empty evidence (allow_empty): ' + ', '.join(empty_sources))
+        notes.append('Evidence source(s) held no record at all (accepted with allow_empty): ' + ', '.join(empty_sources) + '.')
+    if not_understood:
+        incomplete.append(f'{not_understood} input element(s) not understood')
+    if lost_total:
+        incomplete.append(f'Hubble lost {lost_total} event(s)')
+    if unavailable or missing:
+        incomplete.append(f'{len(unavailable) + len(missing)} node(s) unavailable or missing')
+    if partial_reasons:
+        incomplete.append('partial collection')
+    if not snapshot_info:
+        incomplete.append('no policy snapshot')
+    if incomplete:
+        notes.insert(0, 'Evidence is incomplete (' + '; '.join(incomplete) + '): the verdict is at best "pass (incomplete evidence)".')
     return {
-        'complete': complete,
+        'complete': not incomplete,
+        'incomplete_reasons': incomplete,
+        'not_understood': {'count': not_understood, 'flows': flows_not_understood, 'events': events_not_understood},
+        'not_decoded': {'count': not_decoded, 'why': 'complete JSON objects naming a verdict that was not asked for'},
+        'counts_approximate': counts_approximate,
         'notes': notes,
         'sources': {'events': len(events), 'hubble': len(hubble), 'probes': probes, 'snapshot': bool(snapshot_info)},
         'nodes': {'seen': sorted(seen), 'expected': sorted(expected), 'unavailable': [
@@ -735,6 +789,7 @@ def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expect
         coverage['notes'].append(f'{len(failed)} collector result(s) had failed and were not used: evidence is incomplete.')
         coverage['partial']['any'] = True
         coverage['complete'] = False
+        coverage['incomplete_reasons'].append(f'{len(failed)} collector result(s) failed')
     report = {
         'schema_version': SCHEMA_VERSION,
         'kind': REPORT_KIND,
@@ -793,8 +848,9 @@ def summarize(report: Mapping) -> dict:
     unexpected += by_class[exp.UNREVIEWED]
     failing = failed_expectations + by_class[exp.UNREVIEWED]
     baseline = report.get('baseline')
+    complete = bool((report.get('coverage') or {}).get('complete'))
     return {
-        'verdict': exp.FAIL if failing else exp.PASS,
+        'verdict': exp.FAIL if failing else (exp.PASS if complete else VERDICT_INCOMPLETE),
         'failing': failing,
         'unexpected': unexpected,
         'violations': dict(total=len(violations), **by_class),
@@ -820,7 +876,7 @@ def findings(report: Mapping, limit: int = MAX_FINDINGS) -> tuple[list[dict], bo
 
 def should_fail(summary: Mapping, fail_on: str) -> bool:
     if fail_on == 'any':
-        return summary.get('failing', 0) > 0
+        return summary.get('failing', 0) > 0 or summary.get('verdict') == VERDICT_INCOMPLETE
     if fail_on == 'unexpected':
         return summary.get('unexpected', 0) > 0
     return False

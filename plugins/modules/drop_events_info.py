@@ -77,7 +77,15 @@ options:
         read; a file where nothing decodes is an error naming the file.
       - Directories are read recursively (C(*.json), C(*.yaml), C(*.yml)).
       - Mutually exclusive with O(wait_for); connection options are ignored.
+      - Items that are not Kubernetes Events (Hubble flows, table text) are counted in RV(coverage.not_understood).
+        A src without any Event object fails the task unless O(allow_empty=true).
     type: path
+  allow_empty:
+    description:
+      - Accept a O(src) that holds no Kubernetes Event at all (an empty capture) instead of failing. The result then has
+        RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as incomplete, never as a plain pass.
+    type: bool
+    default: false
   max_drops:
     description:
       - Maximum number of individual drops returned in RV(drops) (aggregates always cover every drop).
@@ -306,6 +314,23 @@ coverage:
       description: Up to 10 of them, each with C(namespace), C(name), C(file), C(line) (when known) and C(error) naming the bad field.
       type: list
       elements: dict
+    not_understood:
+      description:
+        - Items read but not understood - not Kubernetes Events, malformed PacketDrop Events, PacketDrop messages outside
+          the known grammar (see docs/drop-model.md). Anything above 0 makes the report's coverage incomplete.
+      type: int
+    not_understood_samples:
+      description: Up to 5 descriptions of items that are not Kubernetes Events.
+      type: list
+      elements: str
+    empty:
+      description: True when O(allow_empty) accepted a O(src) without any Kubernetes Event.
+      type: bool
+    counts_approximate:
+      description:
+        - True when more distinct Events were seen than are tracked exactly (100 000); counts are then lower bounds that
+          can only under-count.
+      type: bool
 wait:
   description: Outcome of O(wait_for).
   returned: when O(wait_for) is set
@@ -380,6 +405,7 @@ def argument_spec():
         api=dict(type='str', default='auto', choices=['auto', 'core/v1', 'events.k8s.io/v1']),
         page_size=dict(type='int', default=500),
         src=dict(type='path'),
+        allow_empty=dict(type='bool', default=False),
         max_drops=dict(type='int', default=100),
         max_violations=dict(type='int', default=100),
         timeout=dict(type='int', default=drop_events.DEFAULT_TIMEOUT),
@@ -416,6 +442,7 @@ def main():
         max_drops=params['max_drops'],
         max_violations=params['max_violations'],
         wait_for=params['wait_for'],
+        allow_empty=params['allow_empty'],
     )
     if not params['src']:
         options['timeout'] = params['timeout']

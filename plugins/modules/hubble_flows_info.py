@@ -91,7 +91,16 @@ options:
     description:
       - Capture file or directory for O(transport=file) (C(hubble observe -o jsonpb) output, one JSON object per line;
         C(*.json), C(*.jsonl), C(*.txt), C(*.gz) files of a directory are read in name order).
+      - Lines that are not Hubble records (compact C(hubble observe) text, Events, garbage) are counted in RV(malformed) and
+        RV(coverage.not_understood). A src without any Hubble record fails the task unless O(allow_empty=true).
     type: path
+  allow_empty:
+    description:
+      - With O(transport=file), accept a O(src) that holds no Hubble record at all (an empty capture) instead of failing.
+        The result then has RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as
+        incomplete, never as a plain pass.
+    type: bool
+    default: false
   verdicts:
     description:
       - Flow verdicts to collect (case-insensitive) - V(DROPPED), V(AUDIT) (policy audit mode, would have been dropped),
@@ -346,6 +355,18 @@ coverage:
       time span seen) plus C(transport), C(since) and C(until) (resolved, RFC 3339).
   returned: always
   type: dict
+  contains:
+    not_understood:
+      description:
+        - Input elements read but not understood (malformed lines, JSON that is no Hubble record). Anything above 0
+          makes the report's coverage incomplete (see docs/drop-model.md).
+      type: int
+    skipped_other_verdicts:
+      description: Lines skipped without decoding - complete JSON objects naming a verdict that was not requested.
+      type: int
+    empty:
+      description: True when O(allow_empty) accepted a O(src) without any Hubble record.
+      type: bool
 aggregation:
   description: Aggregation counters (C(drops_in), C(pairs_collapsed), ...).
   returned: always
@@ -411,6 +432,7 @@ def argument_spec():
         relay_server_name=dict(type='str', aliases=['server_name']),
         relay_validate_certs=dict(type='bool', default=True),
         src=dict(type='path'),
+        allow_empty=dict(type='bool', default=False),
         verdicts=dict(type='list', elements='str', default=['DROPPED']),
         namespaces=dict(type='list', elements='str'),
         from_pods=dict(type='list', elements='str'),
@@ -455,7 +477,7 @@ def main():
         if uses_api:
             api = kube_api.KubeAPI.from_module(module)
         result, collection = hubble_transports.collect(
-            transport=transport, api=api, src=params['src'], relay_address=params['relay_address'],
+            transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],
             from_labels=params['from_labels'], to_labels=params['to_labels'], drop_reasons=params['drop_reasons'],

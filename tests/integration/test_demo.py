@@ -49,7 +49,8 @@ def test_demo_writes_reports_screenshot_and_summary(tmp_path):
     assert [(h['namespace'], h['name']) for h in violation['attribution']['responsible']] == [('cni-test', 'deny-egress')]
     control = next(r for r in report['expectations'] if r['name'] == 'control-reaches-nginx')
     assert (control['verdict'], control['category']) == ('pass', 'allow_observed')
-    assert report['summary']['verdict'] == 'pass'
+    assert report['summary']['verdict'] == 'incomplete'  # Hubble lost 2 events: never a plain pass
+    assert report['coverage']['incomplete_reasons'] == ['Hubble lost 2 event(s)']
     notes = report['coverage']['notes']
     assert any('emitter interval (5s)' in n for n in notes) and any('Hubble lost 2 event(s)' in n for n in notes)
 

@@ -74,10 +74,12 @@ def test_malformed_only_counts_decoded_lines_and_strict_counts_all():
     blob = b'\n'.join(damaged) + b'\n'
     _drops, fast = run(blob)
     assert fast['lines_read'] == 8
-    # truncated DROPPED line, bad identity type, non-UTF-8 candidate; the truncated FORWARDED line and prose are not decoded
-    assert fast['malformed']['count'] == 3
-    assert fast['malformed']['lines'] == [1, 4, 5]
-    assert fast['decoded'] == 4 and fast['lost_events']['records'] == 1
+    # Nothing that could be garbage is skipped unseen: the truncated DROPPED line, the prose, the truncated FORWARDED line
+    # (not one complete JSON object), the bad identity type and the non-UTF-8 candidate are all malformed, as in strict mode.
+    assert fast['malformed']['count'] == 5
+    assert fast['malformed']['lines'] == [1, 2, 3, 4, 5]
+    assert fast['decoded'] == 6 and fast['lost_events']['records'] == 1
+    assert fast['skipped_other_verdicts'] == 0 and fast['not_understood'] == 5
     _drops, strict = run(blob, strict=True)
     assert strict['malformed']['count'] == 5
     assert strict['malformed']['lines'] == [1, 2, 3, 4, 5]
@@ -218,7 +220,8 @@ def test_verdict_key_at_the_very_end_of_a_mapped_window(tmp_path):
     for options in ({}, {'use_mmap': False}):
         drops, coverage = read_drops(str(path), **options)
         assert [d.evidence.line for d in drops] == [1]
-        assert (coverage.lines_read, coverage.decoded, coverage.malformed) == (2, 1, 0)
+        # the truncated last line is decoded and counted malformed (it is no complete JSON object)
+        assert (coverage.lines_read, coverage.decoded, coverage.malformed) == (2, 2, 1)
 
 
 def test_corrupt_or_truncated_gzip_is_counted_not_raised(tmp_path):

@@ -15,7 +15,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.report_markdown impo
 def test_summary_tables_and_coverage():
     md = report_markdown.render(samples.example_report()).decode('utf-8')
     assert md.startswith('# Network-policy compliance: `kind-reference`\n')
-    assert '**PASS**: 0 failing finding(s), 0 unexpected.' in md
+    assert '**PASS (incomplete evidence)**: 0 failing finding(s), 0 unexpected.' in md  # Hubble lost 2 events
     assert '| Expectations passed | 3 |' in md
     row = next(line for line in md.splitlines() if '`netshot-cannot-reach-nginx`' in line)
     assert '**PASS** control\\_proven' in row and '`CIS-5.3.2`, `NETSEC-EGRESS-01`' in row
