@@ -703,13 +703,14 @@ class DropEventsCollector:
 
     def _not_event(self, item, file=None, line=None):
         """Count an item that is not a Kubernetes Event (not understood; see docs/drop-model.md, coverage rule)."""
-        self.add_malformed(item, 'not a Kubernetes Event (%s)' % _kind(item), file, line)
+        self.add_malformed(item, ('not a Kubernetes Event but an object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
+                                  if isinstance(item, dict) else 'not an Event object but %s' % _kind(item)), file, line)
         self.not_events += 1
         if len(self.not_event_samples) < 5:
             if isinstance(item, dict):
                 what = 'object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
             else:
-                what = '%s %r' % (type(item).__name__, str(item)[:60])
+                what = _kind(item)  # never str(): a 5000-digit int or a deep list must not raise here
             self.not_event_samples.append('not a Kubernetes Event: %s' % what)
 
     def _mark_partial(self, why):

@@ -486,7 +486,7 @@ def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_
     if api is not None and collection.deadline is not None:
         api.deadline = collection.deadline
     try:
-        _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout)
+        _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout, allow_empty)
     except KubeAPITimeout as exc:
         collection.time_up('Kubernetes API: %s' % exc)
     finally:
@@ -499,7 +499,7 @@ def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_
     return result, collection
 
 
-def _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout):
+def _collect_transport(collection, transport, api, src, relay_address, cilium_namespace, tls, timeout, allow_empty=False):
     query = collection.query
     if transport == 'file':
         if not src:

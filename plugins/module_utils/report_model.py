@@ -913,7 +913,12 @@ def rollup_headline(rollup: Mapping) -> str:
     """``3 cluster(s): 2 passed, 1 failed (did not report: prod: <error>)`` - one line for every format."""
     summary = rollup.get('summary') or {}
     missing = [c for c in rollup.get('clusters') or [] if c.get('error')]
-    text = f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed"
+    # summary.failed counts every cluster that did not pass; the headline names the incomplete ones apart
+    incomplete = sum(1 for c in rollup.get('clusters') or [] if c.get('verdict') == VERDICT_INCOMPLETE)
+    text = f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed"
+    if incomplete:
+        text += f", {incomplete} passed with incomplete evidence"
+    text += f", {summary.get('failed', 0) - incomplete} failed"
     if missing:
         text += ' (did not report: ' + '; '.join(f"{c['cluster']}: {c['error']}" for c in missing) + ')'
     return text

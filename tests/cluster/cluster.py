@@ -269,7 +269,9 @@ def build(lay: Layout) -> None:
         log = log_dir / ('build-%s.log' % spec['name'])
         with Step('build %s (%s)' % (spec['name'], ', '.join(p.name for p in outputs)), log):
             with tempfile.TemporaryDirectory(dir=lay.bin) as tmp:
-                argv = ['go', 'build', '-trimpath', '-ldflags', ' '.join(['-s', '-w'] + spec['ldflags'])]
+                # go splits -ldflags on spaces unless a value is quoted (the Cilium version string has spaces)
+                ldflags = ' '.join("'%s'" % flag if ' ' in flag else flag for flag in ['-s', '-w'] + spec['ldflags'])
+                argv = ['go', 'build', '-trimpath', '-ldflags', ldflags]
                 if spec['tags']:
                     argv += ['-tags', ','.join(spec['tags'])]
                 pkgs = list(spec['outputs'])

@@ -19,6 +19,7 @@ ERROR = 'Collect PacketDrop Events failed: Cannot reach the Kubernetes API at ht
 
 
 def two_passing_reports(tmp_path):
+    """Two reports without failures; the shipped sample lost 2 Hubble events, so each is 'incomplete' (issue 10 item 2)."""
     paths = []
     for cluster in ('prod', 'staging'):
         path = tmp_path / cluster / 'compliance.json'
@@ -32,9 +33,9 @@ def test_cluster_that_did_not_report_is_a_failed_row(tmp_path):
                                        did_not_report=[{'cluster': 'edge', 'error': ERROR}])
     jsonschema.Draft202012Validator(samples.schema('fleet')).validate(rollup)
     assert [(c['cluster'], c['verdict'], c.get('error')) for c in rollup['clusters']] == [
-        ('edge', 'fail', ERROR), ('prod', 'pass', None), ('staging', 'pass', None)]
-    assert rollup['summary'] == {'clusters': 3, 'passed': 2, 'failed': 1, 'unexpected': 0}
-    headline = f'3 cluster(s): 2 passed, 1 failed (did not report: edge: {ERROR})'
+        ('edge', 'fail', ERROR), ('prod', 'incomplete', None), ('staging', 'incomplete', None)]
+    assert rollup['summary'] == {'clusters': 3, 'passed': 0, 'failed': 3, 'unexpected': 0}
+    headline = f'3 cluster(s): 0 passed, 2 passed with incomplete evidence, 1 failed (did not report: edge: {ERROR})'
     assert report_model.rollup_headline(rollup) == headline
     assert headline in report_model.render(rollup, 'html').decode()
     markdown = report_model.render(rollup, 'markdown').decode()
@@ -64,13 +65,14 @@ def test_module_rollup_fails_the_fleet_for_a_missing_cluster(capsys, monkeypatch
     paths = two_passing_reports(tmp_path)
     result = run(capsys, monkeypatch, rollup=paths, rollup_failed=[{'cluster': 'edge', 'error': ERROR}], dest=str(tmp_path / 'fleet'))
     assert not result.get('failed') and result['verdict'] == 'fail'
-    assert result['summary'] == {'clusters': 3, 'passed': 2, 'failed': 1, 'unexpected': 0}
-    assert result['findings'] == [{'type': 'cluster', 'name': 'edge', 'verdict': 'fail', 'category': 'did_not_report', 'controls': [],
-                                   'explanation': f'did not report: {ERROR}'}]
+    assert result['summary'] == {'clusters': 3, 'passed': 0, 'failed': 3, 'unexpected': 0}
+    assert result['findings'][0] == {'type': 'cluster', 'name': 'edge', 'verdict': 'fail', 'category': 'did_not_report', 'controls': [],
+                                     'explanation': f'did not report: {ERROR}'}
+    assert [(f['name'], f['verdict']) for f in result['findings'][1:]] == [('prod', 'incomplete'), ('staging', 'incomplete')]
     # fail_on=unexpected cannot be satisfied by a cluster nobody heard from.
     result = run(capsys, monkeypatch, rollup=paths, rollup_failed=[{'cluster': 'edge', 'error': ERROR}], dest=str(tmp_path / 'fleet'),
                  fail_on='unexpected')
-    assert result['failed'] is True and '1 of 3 cluster(s) failed' in result['msg']
+    assert result['failed'] is True and '3 of 3 cluster(s) failed' in result['msg']  # 2 incomplete + 1 missing
     # Every cluster failed: the roll-up still says so.
     result = run(capsys, monkeypatch, rollup_failed=[{'cluster': 'edge', 'error': ERROR}], dest=str(tmp_path / 'only'))
     assert result['verdict'] == 'fail' and result['summary']['clusters'] == 1
