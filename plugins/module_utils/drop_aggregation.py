@@ -6,8 +6,8 @@ Violation key = (direction, source workload, destination workload/entity/IP, pro
 Cilium reports one denied packet twice: a policy-verdict flow (monitor event type 5) and the drop flow itself
 (event type 1). ``Aggregator`` counts dropped packets from the drop flows only; policy-verdict flows are kept as
 corroborating evidence (``count_by_kind.policy_verdict``) and never add to the count. Only a violation seen through
-policy-verdict flows alone (drop notifications disabled or filtered out) counts those, as they are its only evidence. PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid)
-only adds the increase of its count.
+policy-verdict flows alone (drop notifications disabled or filtered out) counts those, as they are its only evidence.
+PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid) only adds the increase of its count.
 """
 
 from __future__ import annotations
