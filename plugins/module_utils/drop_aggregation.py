@@ -3,12 +3,14 @@
 """Streaming aggregation of ``Drop`` records into violations, with bounded memory.
 
 Violation key = (direction, source workload, destination workload/entity/IP, protocol, destination port, reason).
-Cilium reports one denied packet twice (a policy-verdict flow and a drop flow); ``Aggregator`` collapses such a pair
-(same node, same 5-tuple including the source port, same direction, opposite event types, within ``window_ns``)
-so the packet counts once. PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid)
-only adds the increase of its count. The last count of every Event is kept exactly for ``MAX_TRACKED_EVENTS`` Events,
-then in a fixed-size hashed table (``EventTable``) that can only under-count; ``stats.events_approximate`` says so.
-A violation's ``count`` is the larger of its flow count and its Event count: both are lower bounds of the drops.
+Cilium reports one denied packet twice: a policy-verdict flow (monitor event type 5) and the drop flow itself
+(event type 1). ``Aggregator`` counts dropped packets from the drop flows only; policy-verdict flows are kept as
+corroborating evidence (``count_by_kind.policy_verdict``) and never add to the count. Only a violation seen through
+policy-verdict flows alone (drop notifications disabled or filtered out) counts those, as they are its only evidence.
+PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid) only adds the increase of its count.
+The last count of every Event is kept exactly for ``MAX_TRACKED_EVENTS`` Events, then in a fixed-size hashed table
+(``EventTable``) that can only under-count; ``stats.events_approximate`` says so. A violation's ``count`` is the
+larger of its flow (packet) count and its Event count: both are lower bounds of the drops.
 """
 
 from __future__ import annotations
@@ -16,25 +18,20 @@ from __future__ import annotations
 import functools
 import re
 from array import array
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, Endpoint, parse_time_ns
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import WORLD_ENTITIES
 
-DEFAULT_WINDOW_NS = 10_000_000
 DEFAULT_MAX_SAMPLES = 5
 DEFAULT_MAX_VIOLATIONS = 50_000
-DEFAULT_MAX_PENDING = 16_384
-PENDING_EXPIRY_NS = 10_000_000_000
-EXPIRY_EVERY = 1024
 MAX_PODS = 5
 MAX_NODES_PER_VIOLATION = 64
 MAX_POLICIES_PER_VIOLATION = 32
 MAX_TRACKED_EVENTS = 100_000
 OVERFLOW_SLOTS = 1 << 16
 _MAX_PACKED = (1 << 60) - 1
-PAIRED_EVENT_TYPES = frozenset(('drop', 'policy-verdict'))
+POLICY_VERDICT = 'policy-verdict'
 
 # rand.SafeEncodeString alphabet used for pod-template-hash and generated name suffixes (no vowels, no 0/1/3).
 _SAFE = 'bcdfghjklmnpqrstvwxz2456789'
@@ -203,6 +200,7 @@ class Violation:  # pylint: disable=too-many-instance-attributes
     port: int | None
     reason: str | None
     flow_count: int = 0
+    verdict_count: int = 0
     event_count: int = 0
     first_ns: int | None = None
     first_seen: str | None = None
@@ -214,9 +212,14 @@ class Violation:  # pylint: disable=too-many-instance-attributes
     evidence_kinds: set = field(default_factory=set)
 
     @property
+    def flow_packets(self) -> int:
+        """Dropped packets seen in flows: drop flows, or policy-verdict flows when they are the only flow evidence."""
+        return self.flow_count if self.flow_count else self.verdict_count
+
+    @property
     def count(self) -> int:
         """The larger of the packets seen in flows and the Event occurrences: both are lower bounds of the drops."""
-        return max(self.flow_count, self.event_count)
+        return max(self.flow_packets, self.event_count)
 
     def to_dict(self) -> dict:
         return {
@@ -228,7 +231,7 @@ class Violation:  # pylint: disable=too-many-instance-attributes
             'port': self.port,
             'reason': self.reason,
             'count': self.count,
-            'count_by_kind': {'event': self.event_count, 'flow': self.flow_count},
+            'count_by_kind': {'event': self.event_count, 'flow': self.flow_packets, 'policy_verdict': self.verdict_count},
             'first_seen': self.first_seen,
             'last_seen': self.last_seen,
             'nodes': sorted(self.nodes),
@@ -287,20 +290,14 @@ def _merge_endpoint(view: ViolationEndpoint, info: tuple, endpoint: Endpoint) ->
 class Aggregator:
     """Feed ``Drop`` records with ``add()``; read ``violations()`` or ``result()``. Memory is bounded by the options."""
 
-    def __init__(self, window_ns: int = DEFAULT_WINDOW_NS, max_samples: int = DEFAULT_MAX_SAMPLES,
-                 max_violations: int = DEFAULT_MAX_VIOLATIONS, max_pending: int = DEFAULT_MAX_PENDING,
+    def __init__(self, max_samples: int = DEFAULT_MAX_SAMPLES, max_violations: int = DEFAULT_MAX_VIOLATIONS,
                  collapse_pairs: bool = True, owners=None):
-        self.window_ns = window_ns
         self.max_samples = max_samples
         self.max_violations = max_violations
-        self.max_pending = max_pending
         self.collapse_pairs = collapse_pairs
         self.owners = owners
         self.stats = AggregationStats()
         self._violations: dict[str, Violation] = {}
-        self._pending: OrderedDict = OrderedDict()
-        self._max_ns: int | None = None
-        self._adds_since_expiry = 0
         self._event_counts = EventTable()
 
     def __len__(self) -> int:
@@ -317,31 +314,6 @@ class Aggregator:
                                   protocol=drop.protocol, port=drop.port, reason=drop.reason)
             self._violations[key] = violation
         return violation, src, dst
-
-    def _pair(self, drop: Drop, key: str) -> bool:
-        """True when ``drop`` is the second half of a policy-verdict/drop pair already counted."""
-        stamp = drop.time_ns
-        if stamp is None or drop.event_type not in PAIRED_EVENT_TYPES:
-            return False
-        pending = self._pending
-        if self._max_ns is None or stamp > self._max_ns:
-            self._max_ns = stamp
-        self._adds_since_expiry += 1
-        if self._adds_since_expiry >= EXPIRY_EVERY:
-            # Entries older than the horizon can no longer pair; drop them now and then (the LRU bound holds anyway).
-            self._adds_since_expiry = 0
-            horizon = self._max_ns - PENDING_EXPIRY_NS
-            while pending and next(iter(pending.values()))[0] < horizon:
-                pending.popitem(last=False)
-        pair_key = (drop.node, drop.source.ip, drop.destination.ip, drop.protocol, drop.source_port, drop.port, drop.direction)
-        previous = pending.pop(pair_key, None)
-        if (previous is not None and previous[1] != drop.event_type and previous[2] == key
-                and abs(stamp - previous[0]) <= self.window_ns):
-            return True
-        pending[pair_key] = (stamp, drop.event_type, key)
-        if len(pending) > self.max_pending:
-            pending.popitem(last=False)
-        return False
 
     def _event_increment(self, drop: Drop) -> int:
         event = drop.evidence.event
@@ -377,9 +349,15 @@ class Aggregator:
             stamps = ((event.first_seen, parse_time_ns(event.first_seen)), (event.last_seen, parse_time_ns(event.last_seen))) \
                 if event else ((drop.time, drop.time_ns),)
         else:
-            if self.collapse_pairs and self._pair(drop, violation.key):
-                self.stats.pairs_collapsed += 1
+            if self.collapse_pairs and drop.event_type == POLICY_VERDICT:
+                # corroborates the drop flow of the same packet; never an extra drop (see the module docstring)
+                violation.verdict_count += drop.count
+                if violation.flow_count:
+                    self.stats.pairs_collapsed += drop.count
             else:
+                if self.collapse_pairs and not violation.flow_count:
+                    # the verdict flows seen so far were counted as the only evidence; drop flows take over
+                    self.stats.pairs_collapsed += violation.verdict_count
                 violation.flow_count += drop.count
             ref = evidence.flow_uuid or (f'{evidence.file or "-"}:{evidence.line}' if evidence.line is not None else None)
             stamps = ((drop.time, drop.time_ns),)

@@ -140,10 +140,15 @@ class FlowQuery:
 
     @staticmethod
     def _pod(value, option):
+        """A pod filter in Hubble's form; a name without a namespace is made explicit as ``default/<name>``."""
         text = str(value).strip()
         if not text or text == '/':
             raise HubbleError('%s: empty pod filter; use "namespace/pod-prefix", "namespace/" or "/pod-prefix"' % option)
-        return text
+        if text.count('/') > 1:
+            raise HubbleError('%s: %r has more than one "/"; use "namespace/pod-prefix", "namespace/" or "/pod-prefix" '
+                              '(pod names contain no "/")' % (option, text))
+        namespace, prefix = parse_pod_filter(text)
+        return '%s/%s' % (namespace, prefix)
 
     def to_dict(self):
         """The effective query (for the module result)."""
@@ -155,12 +160,24 @@ class FlowQuery:
         }
 
 
+def parse_pod_filter(pod_filter):
+    """``(namespace, pod prefix)`` of a Hubble pod filter, as Hubble reads it (``k8s.ParseNamespaceName``).
+
+    ``ns/prefix`` -> (ns, prefix); ``ns/`` -> (ns, '') (the whole namespace); ``/prefix`` -> ('', prefix) (any
+    namespace); ``prefix`` without a ``/`` -> ('default', prefix): a name without a namespace means the namespace
+    ``default``, not any namespace.
+    """
+    parts = pod_filter.split('/')
+    if len(parts) > 1:
+        return parts[0], parts[1]
+    if not parts[0]:
+        return '', ''
+    return 'default', parts[0]
+
+
 def _pod_namespace(pod_filter):
-    """Namespace part of a ``ns/pod-prefix`` filter; None when the filter matches any namespace."""
-    if '/' not in pod_filter:
-        return None
-    namespace = pod_filter.split('/', 1)[0]
-    return namespace or None
+    """Namespace part of a pod filter; None when the filter matches any namespace (``/prefix``)."""
+    return parse_pod_filter(pod_filter)[0] or None
 
 
 def _restrict(pod_filters, namespaces):
@@ -169,7 +186,7 @@ def _restrict(pod_filters, namespaces):
     for pod_filter in pod_filters:
         namespace = _pod_namespace(pod_filter)
         if namespace is None:
-            prefix = pod_filter.split('/', 1)[-1]
+            prefix = parse_pod_filter(pod_filter)[1]
             result.extend('%s/%s' % (ns, prefix) for ns in namespaces)
         elif namespace in namespaces:
             result.append(pod_filter)
@@ -393,17 +410,15 @@ def selector_matches(selector, labels):
 
 
 def pod_matches(pod_filters, endpoint):
-    """Hubble ``source_pod``/``destination_pod`` semantics: ``ns/``, ``ns/prefix`` or ``/prefix`` (any namespace)."""
+    """Hubble ``source_pod``/``destination_pod`` semantics: ``ns/``, ``ns/prefix``, ``/prefix`` (any namespace) or
+    ``prefix`` (namespace ``default``), see ``parse_pod_filter``."""
     endpoint = endpoint or {}
     namespace = endpoint.get('namespace', '')
     pod_name = endpoint.get('pod_name', '')
     if not namespace and not pod_name:
         return False
     for pod_filter in pod_filters:
-        if '/' in pod_filter:
-            want_ns, prefix = pod_filter.split('/', 1)
-        else:
-            want_ns, prefix = '', pod_filter
+        want_ns, prefix = parse_pod_filter(pod_filter)
         if want_ns and want_ns != namespace:
             continue
         if pod_name.startswith(prefix):

@@ -119,6 +119,8 @@ options:
     description:
       - Only flows from these pods, as C(namespace/pod-name-prefix) (V(cni-test/netshot)), C(namespace/) (whole
         namespace) or C(/prefix) (any namespace).
+      - A name without a namespace means the C(default) namespace, as in Hubble (V(netshot) is V(default/netshot));
+        to match any namespace write V(/netshot).
     type: list
     elements: str
   to_pods:

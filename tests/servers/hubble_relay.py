@@ -14,7 +14,8 @@ Semantics follow Hubble Relay (facts: GetFlowsRequest comments, hubble observe h
   (unavailable nodes), like Relay does for its peers; ``lost_events`` records of connected nodes are
   streamed in time order and never filtered;
 * filter fields emulated: verdict, drop_reason_desc, source_pod/destination_pod (``ns/``, ``ns/prefix``,
-  ``/prefix``, ``prefix``), source_label/destination_label (Kubernetes selectors; a key without
+  ``/prefix`` = any namespace, ``prefix`` = namespace ``default`` as upstream ``ParseNamespaceName``; an empty
+  name is INVALID_ARGUMENT), source_label/destination_label (Kubernetes selectors; a key without
   ``source:`` matches any label source), source_ip/destination_ip, node_name, traffic_direction,
   event_type, uuid. Any other filter field is rejected with INVALID_ARGUMENT so a test notices.
 
@@ -51,6 +52,10 @@ SERVICE = 'observer.Observer'
 UTC = datetime.timezone.utc
 SERVER_SAN = '*.hubble-relay.cilium.io'
 SERVER_NAME = 'ui.hubble-relay.cilium.io'
+# Upstream Flow fields (Cilium 1.19 flow.proto) the collection's proto does not declare; real captures carry
+# ``emitter`` (1.19+). Unlisted unknown fields still make ParseDict fail, so a typo in a fixture is noticed.
+UPSTREAM_ONLY_FLOW_FIELDS = frozenset(('emitter', 'tunnel', 'ip_trace_id', 'policy_log', 'aggregate', 'debug_capture_point',
+                                       'trace_context', 'sock_xlate_point', 'extensions'))
 EMULATED_FIELDS = frozenset(('verdict', 'drop_reason_desc', 'source_pod', 'destination_pod', 'source_label', 'destination_label',
                              'source_ip', 'destination_ip', 'node_name', 'traffic_direction', 'event_type', 'uuid'))
 
@@ -216,19 +221,34 @@ def selector_match(selector, labels):
     return True
 
 
+class FilterError(ValueError):
+    """A FlowFilter Hubble itself rejects (the server answers INVALID_ARGUMENT, the fake CLI fails)."""
+
+
+def parse_namespace_name(text):
+    """Upstream ``pkg/hubble/k8s.ParseNamespaceName`` (Cilium 1.19.6): split on every "/", namespace = first part,
+    name = second part (anything after a second "/" is ignored); a bare name is in namespace ``default``."""
+    parts = text.split('/')
+    if len(parts) > 1:
+        return parts[0], parts[1]
+    if parts[0] == '':
+        return '', ''
+    return 'default', parts[0]
+
+
 def pod_match(patterns, endpoint):
+    """Upstream ``filterByNamespacedName`` (``pkg/hubble/filters/k8s.go``): an empty name is an invalid filter; an
+    endpoint without namespace and pod never matches; prefix '' or namespace '' match anything."""
+    parsed = []
+    for pattern in patterns:
+        if pattern == '':
+            raise FilterError('invalid filter, name must not be empty')
+        parsed.append(parse_namespace_name(pattern))
     namespace = endpoint.get('namespace', '')
     pod = endpoint.get('pod_name', '')
     if not namespace and not pod:
         return False
-    for pattern in patterns:
-        if '/' in pattern:
-            want_ns, prefix = pattern.split('/', 1)
-        else:
-            want_ns, prefix = '', pattern
-        if (not want_ns or want_ns == namespace) and pod.startswith(prefix):
-            return True
-    return False
+    return any((not prefix or pod.startswith(prefix)) and (not want_ns or want_ns == namespace) for want_ns, prefix in parsed)
 
 
 def ip_match(patterns, address):
@@ -276,6 +296,15 @@ def filters_match(whitelist, blacklist, flow):
 
 def filter_dicts(filters):
     return [json_format.MessageToDict(f, preserving_proto_field_name=True) for f in filters]
+
+
+def filter_error(filters):
+    """Why Hubble would refuse to build these filters (upstream ``OnBuildFilter``), or None."""
+    for flt in filters:
+        for field in ('source_pod', 'destination_pod'):
+            if '' in flt.get(field, ()):
+                return 'invalid filter, name must not be empty'
+    return None
 
 
 def unsupported_fields(filters):
@@ -361,7 +390,7 @@ class HubbleRelayServer:
             record['node_name'] = node_name
             if 'flow' in record:
                 record['flow']['node_name'] = node_name
-        json_format.ParseDict(record, pb.GetFlowsResponse())  # fail early on fixtures the schema cannot carry
+        self._to_message(record)  # fail early on fixtures the schema cannot carry
         self.records.append(record)
         return record
 
@@ -408,6 +437,10 @@ class HubbleRelayServer:
         return True
 
     def _to_message(self, record):
+        flow = record.get('flow')
+        if isinstance(flow, dict) and UPSTREAM_ONLY_FLOW_FIELDS.intersection(flow):
+            # A real Relay sends these (upstream flow.proto); the collection's smaller proto skips them on the wire.
+            record = dict(record, flow={k: v for k, v in flow.items() if k not in UPSTREAM_ONLY_FLOW_FIELDS})
         return json_format.ParseDict(record, pb.GetFlowsResponse())
 
     def _get_flows(self, request, context):
@@ -421,6 +454,9 @@ class HubbleRelayServer:
         unknown = unsupported_fields(whitelist + blacklist)
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'test relay does not emulate FlowFilter fields: %s' % ', '.join(unknown))
+        invalid = filter_error(whitelist + blacklist)
+        if invalid:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, invalid)
         has_since, has_until = request.HasField('since'), request.HasField('until')
         if request.number and (has_since or has_until):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, 'number is incompatible with since/until')
@@ -544,6 +580,9 @@ class FakeHubbleCLI:
         unknown = unsupported_fields(whitelist + blacklist)
         if unknown:
             return b'', ('fake hubble does not emulate FlowFilter fields %s\n' % unknown).encode(), 1
+        invalid = filter_error(whitelist + blacklist)
+        if invalid:
+            return b'', ('Error: %s\n' % invalid).encode(), 1
         since = parse_time(opts['since']) if opts.get('since') else None
         until = parse_time(opts['until']) if opts.get('until') else None
         selected = []

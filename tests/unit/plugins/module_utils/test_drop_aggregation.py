@@ -78,7 +78,7 @@ def test_fixture_flows_collapse_verdict_drop_pairs():
         'destination': {'namespace': 'cni-test', 'workload': 'nginx', 'kind': 'Deployment', 'pods': ['nginx-7c5ddbdf54-8xkqz'],
                         'reserved': None, 'ip': None},
         'protocol': 'TCP', 'port': 80, 'reason': 'POLICY_DENIED',
-        'count': 2, 'count_by_kind': {'event': 0, 'flow': 2},
+        'count': 2, 'count_by_kind': {'event': 0, 'flow': 2, 'policy_verdict': 1},
         'first_seen': '2025-05-31T05:24:48.077000548Z', 'last_seen': '2025-05-31T05:24:49.108000822Z',
         'nodes': ['kind-control-plane'],
         'samples': [{'kind': 'flow', 'ref': '68bb93a3-14cb-5813-91e5-a8db0639a327'},
@@ -108,26 +108,26 @@ def flow_drop(stamp_ns, event_type, sport=40000, node='n1', uuid=None):
                 destination=Endpoint(namespace='b', pod='server', ip='10.0.0.2'), evidence=EvidenceRef(kind='flow', flow_uuid=uuid))
 
 
-def test_pair_collapse_needs_same_packet_opposite_type_and_small_window():
+def test_drop_flows_count_and_policy_verdicts_only_corroborate():
     cases = [
         ([flow_drop(0, 'policy-verdict'), flow_drop(200_000, 'drop')], 1),       # the pair
         ([flow_drop(0, 'drop'), flow_drop(200_000, 'policy-verdict')], 1),       # order does not matter
-        ([flow_drop(0, 'policy-verdict'), flow_drop(20_000_000, 'drop')], 2),    # outside 10 ms
+        ([flow_drop(0, 'policy-verdict'), flow_drop(20_000_000, 'drop')], 1),    # nor the time between them
         ([flow_drop(0, 'drop'), flow_drop(1_000, 'drop')], 2),                   # two drops are two packets
-        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'drop', sport=40001)], 2),
-        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'drop', node='n2')], 2),
-        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'drop'), flow_drop(2_000, 'drop')], 2),  # a pair collapses once
+        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'drop', sport=40001)], 1),
+        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'drop'), flow_drop(2_000, 'drop')], 2),
+        ([flow_drop(0, 'policy-verdict'), flow_drop(1_000, 'policy-verdict', sport=40001)], 2),  # verdicts alone: the only evidence
     ]
     for drops, expected in cases:
         assert aggregate(drops).violations[0].count == expected
 
 
-def test_pending_pair_state_is_bounded():
-    aggregator = Aggregator(max_pending=8)
+def test_verdict_only_violations_count_their_verdicts():
+    aggregator = Aggregator()
     for index in range(1000):
         aggregator.add(flow_drop(index * 1000, 'policy-verdict', sport=index))
-    assert len(aggregator._pending) <= 8  # pylint: disable=protected-access
     assert aggregator.violations()[0].count == 1000
+    assert aggregator.stats.pairs_collapsed == 0
 
 
 def test_samples_pods_and_violations_are_bounded():
@@ -170,13 +170,13 @@ def test_events_and_flows_meet_in_one_violation():
     aggregator = Aggregator().add_all(event_drops).add_all(flow_drops)
     by_key = {v.key: v.to_dict() for v in aggregator.violations()}
     top = by_key['egress|cni-test/netshot|cni-test/nginx|TCP|80|POLICY_DENIED']
-    # count = the larger lower bound: the Event says 7 occurrences, the flows saw 2 packets
-    assert (top['count'], top['count_by_kind'], top['evidence_kinds']) == (7, {'event': 7, 'flow': 2}, ['event', 'flow'])
+    # count = the larger lower bound: the Event says 7 occurrences, the drop flows saw 2 packets (verdict flows never add)
+    assert (top['count'], top['count_by_kind'], top['evidence_kinds']) == (7, {'event': 7, 'flow': 2, 'policy_verdict': 1}, ['event', 'flow'])
     assert top['destination']['kind'] == 'Deployment'
     assert (top['first_seen'], top['last_seen']) == ('2025-05-31T05:24:48Z', '2025-05-31T05:25:23Z')
     assert len(aggregator) == 7  # 6 event keys + the ICMP drop to 1.1.1.1 (the curl->nginx ingress key is shared)
-    assert by_key['ingress|cni-test/curl-client|cni-test/nginx|TCP|80|POLICY_DENIED']['count_by_kind'] == {'event': 1, 'flow': 1}
-    # sorted by count: the larger of packets in flows and Event occurrences (7 occurrences beat 2 packets)
+    assert by_key['ingress|cni-test/curl-client|cni-test/nginx|TCP|80|POLICY_DENIED']['count_by_kind'] == {'event': 1, 'flow': 1, 'policy_verdict': 1}
+    # sorted by count: the larger of packets in drop flows and Event occurrences (7 occurrences beat 2 packets)
     assert [v.count for v in aggregator.violations()] == [7, 4, 2, 1, 1, 1, 1]
 
 
