@@ -95,7 +95,7 @@ def test_one_denied_syn_is_one_drop_and_its_policy_verdict_only_corroborates():
     assert (top['count'], top['count_by_kind']) == (5, {'event': 0, 'flow': 5, 'policy_verdict': 5})
     assert (top['first_seen'], top['last_seen'], top['nodes']) == (
         '2026-12-03T14:06:46.419456390Z', '2026-12-03T14:06:50.498679195Z', ['netobs-node'])
-    assert result['aggregation'] == {'drops_in': 22, 'pairs_collapsed': 5, 'event_duplicates': 0, 'overflow_drops': 0}
+    assert result['aggregation'] == {'drops_in': 22, 'pairs_collapsed': 5, 'event_duplicates': 0, 'overflow_drops': 0, 'events_approximate': 0}
     assert sum(v['count'] for v in result['violations']) == 17        # 5 denied SYNs + 12 IPv6 drops
 
 
