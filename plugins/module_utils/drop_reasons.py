@@ -122,6 +122,7 @@ def is_policy_verdict(reason) -> bool | None:
         return None
     return name in POLICY_VERDICT_REASONS
 
+
 # Reserved numeric identities (pkg/identity/numericidentity.go).
 RESERVED_IDENTITIES: dict[int, str] = {
     0: 'unknown',
