@@ -94,6 +94,35 @@ DROP_REASON_CODES: dict[str, int] = {name: code for code, name in DROP_REASONS.i
 # Drop reasons the agent's emitter reports by default (Helm hubble.dropEventEmitter.reasons).
 DEFAULT_EVENT_REASONS = ('AUTH_REQUIRED', 'POLICY_DENIED')
 
+# Drop reasons that are network-policy verdicts: no allow rule / default deny (POLICY_DENIED), an explicit deny rule
+# (POLICY_DENY) and authentication required by a policy (AUTH_REQUIRED). Every other known reason is a datapath drop
+# (unsupported protocol, conntrack, routing, NAT, ...): not a verdict of any policy.
+POLICY_VERDICT_REASONS = frozenset(('POLICY_DENIED', 'POLICY_DENY', 'AUTH_REQUIRED'))
+# What some common datapath drops mean (shown next to them in the reports).
+NON_POLICY_HINTS: dict[str, str] = {
+    'UNSUPPORTED_L3_PROTOCOL': 'the packet uses an L3 protocol this Cilium does not handle, typically IPv6 (router/multicast '
+                               'solicitations to ff02::/16) while IPv6 is disabled in Cilium',
+    'CT_MAP_INSERTION_FAILED': 'the connection-tracking map is full (see bpf-ct-global-*-max)',
+    'STALE_OR_UNROUTABLE_IP': 'the source IP is not (or no longer) assigned to the endpoint',
+    'SERVICE_BACKEND_NOT_FOUND': 'a Service had no backend for the packet',
+    'FIB_LOOKUP_FAILED': 'the kernel FIB has no route for the destination',
+    'INVALID_SOURCE_IP': 'the source IP does not belong to the sending endpoint',
+    'UNKNOWN_L4_PROTOCOL': 'the L4 protocol is not handled by Cilium',
+}
+
+
+def is_policy_verdict(reason) -> bool | None:
+    """True for a policy-verdict drop reason, False for a known datapath (non-policy) reason, None when it is unknown.
+
+    Unknown covers no reason, ``DROP_REASON_UNKNOWN``, ``UNKNOWN_<n>`` codes (a newer Cilium) and names outside the
+    table: callers must treat those as possibly policy (judge them), never hide them.
+    """
+    name = reason_name(reason) if reason is not None else None
+    if not name or name == 'DROP_REASON_UNKNOWN' or name not in DROP_REASON_CODES:
+        return None
+    return name in POLICY_VERDICT_REASONS
+
+
 # Reserved numeric identities (pkg/identity/numericidentity.go).
 RESERVED_IDENTITIES: dict[int, str] = {
     0: 'unknown',

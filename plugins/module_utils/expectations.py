@@ -49,13 +49,16 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     yaml = None
     HAS_YAML = False
 
+from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import POLICY_VERDICT_REASONS
 from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import LabelSelector, SelectorError
 
 EXPECTATIONS_SCHEMA_VERSION = 1
 EXPECT_VALUES = ('deny', 'allow')
 PROTOCOLS = ('TCP', 'UDP', 'SCTP', 'ICMP', 'ICMPv4', 'ICMPv6', 'ANY')
 # Drop reasons that prove a policy decision (a deny expectation is only proven by these).
-POLICY_DROP_REASONS = frozenset(('POLICY_DENIED', 'POLICY_DENY', 'AUTH_REQUIRED'))
+POLICY_DROP_REASONS = POLICY_VERDICT_REASONS
+# Observation origin of a drop whose reason is not a policy verdict (report ``other_drops``): shown, never judged.
+OTHER_DROP = 'other_drop'
 ENTITIES = ('all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'remote-node', 'kube-apiserver',
             'health', 'init', 'ingress', 'unmanaged')
 WORLD_NAMES = frozenset(('world', 'world-ipv4', 'world-ipv6'))
@@ -672,7 +675,7 @@ class Observation:
     """Something the run saw: a violation (dropped), an allowed flow, or a probe result."""
 
     kind: str            # 'drop' or 'allowed'
-    origin: str          # 'violation', 'flow' or 'probe'
+    origin: str          # 'violation', 'other_drop' (datapath drop, not judged), 'flow' or 'probe'
     ref: str             # violation id, flow uuid/reference or probe name
     src: Peer
     dst: Peer
@@ -783,6 +786,9 @@ def _judge_one(expectation: Expectation, observed: list[Observation], prediction
                 basis = 'predicted'
                 explanation += '; WARNING: the current policies would ALLOW it, so the control looks missing'
     else:
+        # A datapath drop (not a policy verdict) matching allowed traffic is named, but it is not a policy outage.
+        unjudged = [o for o in drops if o.origin == OTHER_DROP]
+        drops = [o for o in drops if o.origin != OTHER_DROP]
         denied_probes = [o for o in drops if o.origin == 'probe']
         if drops:
             verdict, category = FAIL, OUTAGE_RISK
@@ -801,6 +807,8 @@ def _judge_one(expectation: Expectation, observed: list[Observation], prediction
             if predicted == 'allow':
                 basis = 'predicted'
                 explanation += '; the current policies allow it'
+        if unjudged:
+            explanation += f' (also dropped for a reason that is not a policy verdict, not judged: {_texts(unjudged)})'
     if predicted_text and basis == 'predicted':
         explanation += f' ({predicted_text})'
     entry = expectation.to_dict()
@@ -809,8 +817,9 @@ def _judge_one(expectation: Expectation, observed: list[Observation], prediction
         'category': category,
         'basis': basis,
         'explanation': explanation,
-        'observed': {'drops': sum(o.count for o in drops), 'policy_drops': sum(o.count for o in policy_drops),
-                     'allowed': sum(o.count for o in allowed)},
+        'observed': {'drops': sum(o.count for o in drops if o.origin != OTHER_DROP), 'policy_drops': sum(o.count for o in policy_drops),
+                     'allowed': sum(o.count for o in allowed),
+                     'other_drops': sum(o.count for o in observed if o.origin == OTHER_DROP)},
         'violations': [o.ref for o in drops if o.origin == 'violation'],
         'evidence': [{'origin': o.origin, 'kind': o.kind, 'ref': o.ref, 'text': o.text or o.ref} for o in observed[:MAX_LISTED]],
         'prediction': prediction,
@@ -824,6 +833,10 @@ def diff_baseline(current: Mapping, baseline: Mapping, baseline_source: str | No
     """new / resolved / persisting violations (by id) and expectation verdict changes against a previous report."""
     before = {v.get('id'): v for v in baseline.get('violations') or [] if isinstance(v, Mapping) and v.get('id')}
     after = {v.get('id'): v for v in current.get('violations') or [] if isinstance(v, Mapping) and v.get('id')}
+    # A drop an older report listed as a violation and this one lists under other drops (not a policy verdict) is still
+    # seen: it is not resolved.
+    other = current.get('other_drops') if isinstance(current.get('other_drops'), Mapping) else {}
+    still_seen = {v.get('id') for v in other.get('items') or [] if isinstance(v, Mapping)}
     changes = []
     old_results = {e.get('name'): e for e in baseline.get('expectations') or [] if isinstance(e, Mapping)}
     for entry in current.get('expectations') or []:
@@ -841,9 +854,9 @@ def diff_baseline(current: Mapping, baseline: Mapping, baseline_source: str | No
         'source': baseline_source,
         'generated_at': run.get('generated_at'),
         'new': sorted(k for k in after if k not in before),
-        'resolved': sorted(k for k in before if k not in after),
+        'resolved': sorted(k for k in before if k not in after and k not in still_seen),
         'persisting': sorted(k for k in after if k in before),
-        'resolved_details': [_violation_brief(before[k]) for k in sorted(before) if k not in after][:100],
+        'resolved_details': [_violation_brief(before[k]) for k in sorted(before) if k not in after and k not in still_seen][:100],
         'expectation_changes': changes,
     }
 

@@ -147,7 +147,7 @@ def _graph(violations, results=()) -> str:
     edges.extend(_allowed_edges(results)[:MAX_GRAPH_EDGES])
     names = sorted({n for src, dst, _v in edges for n in (src, dst)})[:MAX_GRAPH_NODES]
     if not names:
-        return '<p class="muted">No drops were observed, so there is nothing to draw.</p>'
+        return '<p class="muted">No policy drops were observed, so there is nothing to draw.</p>'
     count = len(names)
     labels = {name: graph_label(name) for name in names}
     radius = max(110.0, 36.0 * count / math.pi)
@@ -230,6 +230,7 @@ def _summary(report: Mapping) -> str:
         ('Unexpected allows', e(expectations.get(exp.UNEXPECTED_ALLOW, 0))),
         ('Violations', e(violations.get('total', 0))),
         ('Unreviewed', e(violations.get(exp.UNREVIEWED, 0))),
+        ('Other drops (not policy)', e((summary.get('other_drops') or {}).get('total', 0))),
         ('Coverage', badge('complete', 'pass') if coverage.get('complete') else badge('incomplete', 'warn')),
     ]
     body = ''.join(f'<div class="card"><span class="muted">{e(label)}</span><b>{value}</b></div>' for label, value in cards)
@@ -263,7 +264,9 @@ def _expectations(report: Mapping) -> str:
 def _violations(report: Mapping) -> str:
     items = report.get('violations') or []
     if not items:
-        return '<section id="violations"><h2>Violations</h2><p class="muted">No drops were observed.</p></section>'
+        other = (report.get('other_drops') or {}).get('total')
+        seen = f' ({e(other)} other drop(s) that are not policy verdicts are listed below)' if other else ''
+        return f'<section id="violations"><h2>Violations</h2><p class="muted">No policy drops were observed{seen}.</p></section>'
     rows = []
     for violation in items[:MAX_ROWS]:
         klass = violation.get('classification') or exp.UNREVIEWED
@@ -278,6 +281,34 @@ def _violations(report: Mapping) -> str:
     more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''
     return ('<section id="violations"><h2>Violations</h2><table><thead><tr><th>Class</th><th>ID</th><th>Traffic</th><th>L4</th>'
             '<th>Direction</th><th>Reason</th><th>Count</th><th>Responsible policy / rule</th><th>Expectation</th></tr></thead><tbody>'
+            + ''.join(rows) + '</tbody></table>' + more + '</section>')
+
+
+def _other_drops(report: Mapping) -> str:
+    """Drops that are not policy verdicts: per reason, then per peer (never in the graph, never judged)."""
+    other = report.get('other_drops') or {}
+    items = other.get('items') or []
+    if not items:
+        return ''
+    reasons = ''.join(f"<tr><td><code>{e(row.get('reason'))}</code></td><td>{e(row.get('count'))}</td><td>{e(row.get('entries'))}</td>"
+                      f"<td>{rich(row.get('explanation'))}</td></tr>" for row in other.get('by_reason') or [])
+    css = 'fail' if other.get('fail') else 'info'
+    rows = []
+    for item in items[:MAX_ROWS]:
+        baseline = f"<br>{badge(item['baseline'], 'info')}" if item.get('baseline') else ''
+        samples = '<br>'.join(e(s.get('text')) for s in (item.get('evidence') or [])[:3])
+        rows.append(f"<tr id=\"{anchor(item['id'])}\"><td>{badge('fails' if other.get('fail') else 'not judged', css)}{baseline}</td>"
+                    f"<td>{id_code(item['id'])}</td>"
+                    f"<td><code>{e(item['source'].get('display'))}</code> &rarr; <code>{e(item['destination'].get('display'))}</code></td>"
+                    f"<td>{e(_l4(item.get('protocol'), item.get('port')))}</td><td>{e(item.get('direction'))}</td>"
+                    f"<td>{e(item.get('reason'))}</td><td>{e(item.get('count'))}</td>"
+                    f"<td>{e(', '.join(item.get('nodes') or []) or '-')}</td><td class=\"muted\">{samples}</td></tr>")
+    more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''
+    return ('<section id="other-drops"><h2>Other drops (not policy verdicts)</h2>'
+            f"<p>{e(other.get('note'))}</p>"
+            '<table><thead><tr><th>Reason</th><th>Drops</th><th>Entries</th><th>Meaning</th></tr></thead><tbody>'
+            + reasons + '</tbody></table><h3>Per peer</h3><table><thead><tr><th>Status</th><th>ID</th><th>Traffic</th><th>L4</th>'
+            '<th>Direction</th><th>Reason</th><th>Count</th><th>Nodes</th><th>Samples</th></tr></thead><tbody>'
             + ''.join(rows) + '</tbody></table>' + more + '</section>')
 
 
@@ -366,7 +397,7 @@ def render(report: Mapping) -> bytes:
               f"report schema {e(report.get('schema_version'))}, content hash <code class=\"hash\" title=\"{e(report.get('content_hash'))}\">"
               f"{e(str(report.get('content_hash'))[:16])}</code></p>")
     graph = f'<section id="graph"><h2>Workloads and drops</h2>{_graph(report.get("violations") or [], report.get("expectations") or [])}</section>'
-    body = '\n'.join([_summary(report), _expectations(report), _violations(report), graph, _evidence(report),
+    body = '\n'.join([_summary(report), _expectations(report), _violations(report), _other_drops(report), graph, _evidence(report),
                       _baseline(report), _coverage(report)])
     return _page(f'Compliance report: {cluster}', marker_text(report), header, body)
 

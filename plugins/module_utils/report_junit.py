@@ -1,6 +1,6 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""JUnit XML writer: one testcase per expectation and one per unexpected (unreviewed) violation.
+"""JUnit XML writer: one testcase per expectation, one per unexpected (unreviewed) violation, one per other drop.
 
 Layout (Jenkins / Surefire compatible; validated against ``tests/fixtures/junit/junit.xsd``)::
 
@@ -13,6 +13,9 @@ Layout (Jenkins / Surefire compatible; validated against ``tests/fixtures/junit/
         </testcase>
       </testsuite>
       <testsuite name="<cluster>.violations"> one failing testcase per unreviewed violation </testsuite>
+      <testsuite name="<cluster>.other_drops"> (only when there are some) one testcase per drop that is not a policy
+        verdict: <skipped> (shown, not judged), or <failure type="other_drop"> with other_drops=fail; properties
+        other_drops.total, other_drops.count, other_drops.reason.<REASON> </testsuite>
     </testsuites>
 
 Every string comes through ElementTree (escaped) after removing characters XML 1.0 cannot carry.
@@ -105,10 +108,33 @@ def _violation_text(violation: Mapping) -> str:
     return clean('\n'.join(lines))
 
 
+def _other_drop_text(item: Mapping) -> str:
+    lines = [item['summary'] + f" x{item.get('count')}", item.get('explanation') or '',
+             f"First seen {item.get('first_seen') or '-'}, last seen {item.get('last_seen') or '-'}; "
+             f"nodes: {', '.join(item.get('nodes') or []) or '-'}; evidence: {', '.join(item.get('evidence_kinds') or [])}"]
+    if item.get('baseline'):
+        lines.append(f"Baseline: {item['baseline']}")
+    lines.extend(_evidence_lines(item.get('evidence')))
+    return clean('\n'.join(lines))
+
+
+def _other_drop_cases(other: Mapping) -> list:
+    cases = []
+    for item in other.get('items') or []:
+        text = _other_drop_text(item)
+        message = _short(f"not a policy verdict ({item.get('reason')}): {item['summary']} x{item.get('count')}")
+        if other.get('fail'):
+            cases.append((f"{item['id']} {item['summary']}", 'other_drops', (exp.OTHER_DROP, message, text), text, None))
+        else:
+            cases.append((f"{item['id']} {item['summary']}", 'other_drops', None, text, message + ' - not judged'))
+    return cases
+
+
 def _suite(parent, name: str, report: Mapping, cases: list) -> ET.Element:
     failures = sum(1 for case in cases if case[2] is not None)
+    skipped = sum(1 for case in cases if case[4] is not None)
     suite = ET.SubElement(parent, 'testsuite', {
-        'name': clean(name), 'tests': str(len(cases)), 'failures': str(failures), 'errors': '0', 'skipped': '0',
+        'name': clean(name), 'tests': str(len(cases)), 'failures': str(failures), 'errors': '0', 'skipped': str(skipped),
         'time': '0', 'timestamp': clean((report['run'].get('generated_at') or '').rstrip('Z')),
         'hostname': clean(report['run'].get('cluster') or 'unknown'),
     })
@@ -126,14 +152,14 @@ def render(report: Mapping) -> bytes:
     for result in report.get('expectations') or []:
         text = _expectation_text(result, violations)
         failure = None if result['verdict'] == exp.PASS else (result['category'], _short(result['explanation']), text)
-        expectation_cases.append((result['name'], 'expectations', failure, text))
+        expectation_cases.append((result['name'], 'expectations', failure, text, None))
     violation_cases = []
     for violation in report.get('violations') or []:
         if violation.get('classification') != exp.UNREVIEWED:
             continue
         text = _violation_text(violation)
         message = _short(f"unreviewed drop: {violation['summary']}: {(violation.get('attribution') or {}).get('explanation') or ''}")
-        violation_cases.append((f"{violation['id']} {violation['summary']}", 'violations', (exp.UNREVIEWED, message, text), text))
+        violation_cases.append((f"{violation['id']} {violation['summary']}", 'violations', (exp.UNREVIEWED, message, text), text, None))
     # Evidence coverage is a test case of its own: incomplete evidence fails it, so a CI view is never all green over
     # evidence that was empty, not understood, partial or not checked against a policy snapshot.
     reasons = coverage.get('incomplete_reasons') or ([] if coverage.get('complete') else ['coverage incomplete'])
@@ -143,9 +169,14 @@ def render(report: Mapping) -> bytes:
     coverage_failure = None
     if reasons:
         coverage_failure = ('incomplete_evidence', _short('evidence is incomplete: ' + '; '.join(reasons)), coverage_text)
-    coverage_cases = [('evidence coverage', 'coverage', coverage_failure, coverage_text)]
-    total_failures = 0
-    for suite_name, cases in (('expectations', expectation_cases), ('violations', violation_cases), ('coverage', coverage_cases)):
+    coverage_cases = [('evidence coverage', 'coverage', coverage_failure, coverage_text, None)]
+    other = report.get('other_drops') or {}
+    other_cases = _other_drop_cases(other)
+    suites = [('expectations', expectation_cases), ('violations', violation_cases), ('coverage', coverage_cases)]
+    if other_cases:
+        suites.append(('other_drops', other_cases))
+    total_failures = total_skipped = 0
+    for suite_name, cases in suites:
         suite = _suite(root, f'{cluster}.{suite_name}', report, cases)
         properties = ET.SubElement(suite, 'properties')
         props = [('cluster', cluster), ('collection', f"{run['collection']['name']} {run['collection']['version']}"),
@@ -154,21 +185,29 @@ def render(report: Mapping) -> bytes:
                  ('summary.verdict', (report.get('summary') or {}).get('verdict'))]
         for index, note in enumerate(coverage.get('notes') or []):
             props.append((f'coverage.note.{index + 1}', note))
+        if suite_name == 'other_drops':
+            props += [('other_drops.note', other.get('note')), ('other_drops.total', other.get('total')),
+                      ('other_drops.count', other.get('count'))]
+            props += [(f"other_drops.reason.{row.get('reason')}", row.get('count')) for row in other.get('by_reason') or []]
         for name, value in props:
             ET.SubElement(properties, 'property', {'name': clean(name), 'value': clean(value)})
-        for name, kind, failure, text in cases:
+        for name, kind, failure, text, skip in cases:
             case = ET.SubElement(suite, 'testcase', {'name': clean(name), 'classname': f'netobs.cilium.{cluster}.{kind}', 'time': '0'})
             if failure is not None:
                 total_failures += 1
                 element = ET.SubElement(case, 'failure', {'type': clean(failure[0]), 'message': failure[1]})
                 element.text = failure[2]
+            elif skip is not None:
+                total_skipped += 1
+                ET.SubElement(case, 'skipped', {'message': clean(skip)})
+                ET.SubElement(case, 'system-out').text = text
             else:
                 ET.SubElement(case, 'system-out').text = text
         ET.SubElement(suite, 'system-out').text = clean('Coverage notes:\n' + '\n'.join(f'- {n}' for n in coverage.get('notes') or []))
-    root.set('tests', str(len(expectation_cases) + len(violation_cases) + len(coverage_cases)))
+    root.set('tests', str(sum(len(cases) for _name, cases in suites)))
     root.set('failures', str(total_failures))
     root.set('errors', '0')
-    root.set('skipped', '0')
+    root.set('skipped', str(total_skipped))
     root.set('time', '0')
     ET.indent(root)
     body = ET.tostring(root, encoding='unicode')

@@ -107,6 +107,31 @@ def _policies(attribution: Mapping | None) -> str:
     return ', '.join(parts) + more
 
 
+def _other_headline(summary: Mapping) -> str:
+    other = summary.get('other_drops') or {}
+    if not other.get('total'):
+        return ''
+    how = 'counted as failures' if other.get('fail') else 'not judged'
+    return f"; {other['total']} other drop(s) (not policy verdicts, {how})"
+
+
+def _other_drops(report: Mapping) -> list[str]:
+    """The "Other drops (not policy verdicts)" section: per reason, then per peer."""
+    other = report.get('other_drops') or {}
+    items = other.get('items') or []
+    if not items:
+        return []
+    lines = ['', '## Other drops (not policy verdicts)', '', text(other.get('note')), '']
+    lines.extend(_table(['Reason', 'Drops', 'Entries', 'Meaning'], [
+        [code(row.get('reason')), str(row.get('count')), str(row.get('entries')), rich(row.get('explanation'))]
+        for row in other.get('by_reason') or []]))
+    lines.append('')
+    lines.extend(_table(['ID', 'Traffic', 'Reason', 'Count', 'Nodes', 'Baseline'], [
+        [code(item['id']), text(item.get('summary')), code(item.get('reason')), str(item.get('count')),
+         text(', '.join(item.get('nodes') or []) or '-'), text(item.get('baseline') or '-')] for item in items]))
+    return lines
+
+
 def render(report: Mapping) -> bytes:
     run = report['run']
     summary = report.get('summary') or {}
@@ -114,7 +139,7 @@ def render(report: Mapping) -> bytes:
     verdict = summary.get('verdict', exp.FAIL)
     lines = [f"# Network-policy compliance: {code(run.get('cluster'))}", '', f'<!-- {marker_text(report)} -->', '']
     lines.append(f"**{ICON.get(verdict, verdict.upper())}**: {summary.get('failing', 0)} failing finding(s), "
-                 f"{summary.get('unexpected', 0)} unexpected. Generated {text(run.get('generated_at'))} by "
+                 f"{summary.get('unexpected', 0)} unexpected{_other_headline(summary)}. Generated {text(run.get('generated_at'))} by "
                  f"netobs.cilium {text(run['collection']['version'])} (report schema {text(report.get('schema_version'))}).")
     lines.append('')
     expectations = summary.get('expectations') or {}
@@ -127,6 +152,7 @@ def render(report: Mapping) -> bytes:
         ['Violations (total)', str(violations.get('total', 0))],
         ['Unreviewed violations', str(violations.get(exp.UNREVIEWED, 0))],
         ['Expected violations (controls working)', str(violations.get(exp.EXPECTED, 0))],
+        ['Other drops (not policy verdicts)', str(((summary.get('other_drops') or {}).get('total', 0)))],
         ['Coverage complete', 'yes' if coverage.get('complete') else
          'no: ' + text('; '.join(coverage.get('incomplete_reasons') or ['see Coverage']))],
         ['Input not understood', str((coverage.get('not_understood') or {}).get('count', 0))],
@@ -154,6 +180,7 @@ def render(report: Mapping) -> bytes:
                          _policies(attribution), rich(attribution.get('explanation') or '-'),
                          text(violation.get('baseline') or '-')])
         lines.extend(_table(['ID', 'Traffic', 'Count', 'Responsible', 'Explanation', 'Baseline'], rows))
+    lines.extend(_other_drops(report))
     baseline = report.get('baseline')
     if baseline:
         lines += ['', '## Since the baseline', '']

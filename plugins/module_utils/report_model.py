@@ -9,8 +9,10 @@ into one versioned document (``schema_version``; JSON Schema in ``docs/schemas/r
 * ``run``: cluster, time, collection version, sources, options;
 * ``coverage``: what the run could not see (nodes, lost events, event TTL and sampling, malformed input,
   partial collections) as numbers plus plain-language ``notes``;
-* ``violations``: violations merged by key across sources, each with its policy attribution, evidence
+* ``violations``: policy drops merged by key across sources, each with its policy attribution, evidence
   samples and classification (``expected`` / ``outage_risk`` / ``unreviewed``);
+* ``other_drops``: drops whose reason is not a network-policy verdict (``UNSUPPORTED_L3_PROTOCOL``, conntrack,
+  routing, ...), counted per reason and per peer: shown, never judged, failing only with ``other_drops='fail'``;
 * ``expectations``: one verdict per expectation (see ``expectations.py``);
 * ``baseline``: new / resolved / persisting violations against a previous report;
 * ``summary``: counts and the overall verdict: ``fail`` when something fails, else ``pass`` only when the coverage is
@@ -32,13 +34,13 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.netobs.cilium.plugins.module_utils import attribution
+from ansible_collections.netobs.cilium.plugins.module_utils import attribution, drop_reasons
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Drop, parse_time_ns
 from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import resolve_endpoint
 
-SCHEMA_VERSION = '1.0'
+SCHEMA_VERSION = '1.1'
 REPORT_KIND = 'netobs.cilium/compliance-report'
 FLEET_KIND = 'netobs.cilium/fleet-rollup'
 COLLECTION_NAME = 'netobs.cilium'
@@ -55,6 +57,8 @@ DEFAULT_MAX_EVIDENCE = 5
 MAX_FINDINGS = 50
 MAX_ALLOWED_OBSERVATIONS = 5000
 MAX_PROBES = 1000
+OTHER_DROPS_MODES = ('report', 'fail')
+OTHER_DROP = exp.OTHER_DROP
 MARKER = re.compile(r'netobs-report content_hash=([0-9a-f]{64}) generated_at=([0-9TZ:.+-]+)')
 _SEVERITY = {exp.OUTAGE_RISK: 0, exp.UNREVIEWED: 1, exp.EXPECTED: 2}
 _SOURCE_OPTION_KEYS = ('transport', 'src', 'since', 'until', 'namespaces', 'verdicts', 'api', 'reasons', 'relay_address',
@@ -104,6 +108,9 @@ def evidence_hash(report: Mapping) -> str:
     if isinstance(data.get('summary'), Mapping):
         data['summary'] = {k: v for k, v in data['summary'].items() if k != 'baseline'}
     data['violations'] = [{k: v for k, v in item.items() if k != 'baseline'} for item in data.get('violations') or []]
+    if isinstance(data.get('other_drops'), Mapping):
+        data['other_drops'] = dict(data['other_drops'], items=[
+            {k: v for k, v in item.items() if k != 'baseline'} for item in data['other_drops'].get('items') or []])
     return hashlib.sha256(canonical_json(data).encode('utf-8')).hexdigest()
 
 
@@ -689,6 +696,42 @@ def _summary_text(violation: Mapping) -> str:
             f"({str(violation.get('direction') or 'unknown').upper()}, {violation.get('reason') or 'no reason'})")
 
 
+def other_drop_explanation(reason) -> str:
+    """Why a drop is listed under other drops: its reason is a datapath drop, not a network-policy verdict."""
+    hint = drop_reasons.NON_POLICY_HINTS.get(str(reason))
+    return (f'{reason} is a datapath drop, not a network-policy verdict' + (f': {hint}' if hint else '')
+            + '; it is not judged against expectations')
+
+
+def other_drops_note(fail: bool) -> str:
+    policy = ', '.join(sorted(drop_reasons.POLICY_VERDICT_REASONS))
+    text = (f'Drops whose reason is not a network-policy verdict (verdicts: {policy}) are listed here, counted per reason '
+            'and per peer, and not judged against expectations: ')
+    if fail:
+        return text + 'other_drops: fail is set, so each of them is a failing (unexpected) finding.'
+    return text + 'they do not change the verdict (set other_drops: fail to make them failing findings).'
+
+
+def other_drops_section(entries: list[dict], fail: bool) -> dict:
+    """The ``other_drops`` section: totals, one row per reason, one item per (direction, peers, L4, reason)."""
+    by_reason: dict[str, dict] = {}
+    for entry in entries:
+        reason = str(entry.get('reason'))
+        row = by_reason.setdefault(reason, {'reason': reason, 'reason_code': drop_reasons.reason_code(reason), 'entries': 0,
+                                            'count': 0, 'explanation': other_drop_explanation(reason)})
+        row['entries'] += 1
+        row['count'] += _int(entry.get('count'))
+    return {
+        'fail': fail,
+        'note': other_drops_note(fail),
+        'policy_reasons': sorted(drop_reasons.POLICY_VERDICT_REASONS),
+        'total': len(entries),
+        'count': sum(_int(entry.get('count')) for entry in entries),
+        'by_reason': sorted(by_reason.values(), key=lambda r: (-r['count'], r['reason'])),
+        'items': entries,
+    }
+
+
 def _allowed_observations(results, snapshot, label_index) -> tuple[list[exp.Observation], int]:
     observations = []
     total = 0
@@ -714,8 +757,14 @@ def _allowed_observations(results, snapshot, label_index) -> tuple[list[exp.Obse
 def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expectations: list[exp.Expectation] = (),
                  probes=(), baseline: Mapping | None = None, baseline_source: str | None = None, options: Mapping | None = None,
                  emitter_interval: str | None = None, event_ttl: str | None = None, max_evidence: int = DEFAULT_MAX_EVIDENCE,
-                 now: datetime.datetime | None = None) -> dict:
-    """Assemble the report document (see the module docstring). ``evidence`` = collector results."""
+                 now: datetime.datetime | None = None, other_drops: str = 'report') -> dict:
+    """Assemble the report document (see the module docstring). ``evidence`` = collector results.
+
+    Drops whose reason is not a network-policy verdict go to ``other_drops`` instead of ``violations``: they are
+    counted and shown in every format but never judged; ``other_drops='fail'`` makes each of them a failing finding.
+    """
+    if other_drops not in OTHER_DROPS_MODES:
+        raise ReportError(f"other_drops must be one of {', '.join(OTHER_DROPS_MODES)}, got {other_drops!r}")
     results = []
     for index, item in enumerate(evidence or []):
         if not isinstance(item, Mapping):
@@ -747,6 +796,9 @@ def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expect
             items = [v for v in items if isinstance(v, Mapping) and v.get('reason')]
         only_drops.append(items)
     merged = merge_violations(only_drops)
+    # Only policy verdicts (and drops whose reason is unknown, which might be one) are violations to judge.
+    other_items = [item for item in merged if drop_reasons.is_policy_verdict(item.get('reason')) is False]
+    merged = [item for item in merged if drop_reasons.is_policy_verdict(item.get('reason')) is not False]
     attributions = _attribute(merged, snapshot) if merged else []
     samples_by_key: dict[str, list] = {}
     for drop in all_drops:
@@ -771,6 +823,22 @@ def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expect
         observations.append(exp.Observation(
             kind='drop', origin='violation', ref=vid, src=src, dst=dst, protocol=item.get('protocol'), port=item.get('port'),
             reason=item.get('reason'), count=item.get('count') or 1, text=f"{vid} {entry['summary']} x{item.get('count')}"))
+    other_entries = []
+    for item in other_items:
+        vid = violation_id(item['key'])
+        entry = dict(item)
+        entry.pop('samples', None)
+        entry['source'] = dict(item['source'], display=side_display(item['source']))
+        entry['destination'] = dict(item['destination'], display=side_display(item['destination']))
+        entry.update({'id': vid, 'summary': _summary_text(item), 'explanation': other_drop_explanation(item.get('reason')),
+                      'evidence': samples_by_key.get(item['key']) or [_sample_from_ref(s) for s in item.get('samples', [])[:max_evidence]]})
+        other_entries.append(entry)
+        observations.append(exp.Observation(
+            kind='drop', origin=OTHER_DROP, ref=vid, src=peer_from_side(item['source'], snapshot, label_index),
+            dst=peer_from_side(item['destination'], snapshot, label_index), protocol=item.get('protocol'), port=item.get('port'),
+            reason=item.get('reason'), count=item.get('count') or 1,
+            text=f"{vid} {entry['summary']} x{item.get('count')} (not a policy verdict, not judged)"))
+    other_entries.sort(key=lambda v: (-(v.get('count') or 0), v['key']))
     judge_notes: list[str] = []
     allowed_obs, allowed_total = _allowed_observations(allowed_results, snapshot, label_index)
     observations.extend(allowed_obs)
@@ -803,6 +871,7 @@ def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expect
         'snapshot': snapshot_info,
         'coverage': coverage,
         'violations': violations,
+        'other_drops': other_drops_section(other_entries, fail=other_drops == 'fail'),
         'expectations': verdicts.expectations,
         'baseline': None,
         'summary': {},
@@ -815,6 +884,11 @@ def build_report(*, cluster: str, evidence: list[Mapping], snapshot=None, expect
         status.update({vid: 'persisting' for vid in report['baseline']['persisting']})
         for entry in violations:
             entry['baseline'] = status.get(entry['id'])
+        before = {v.get('id') for v in baseline.get('violations') or [] if isinstance(v, Mapping)}
+        previous_other = baseline.get('other_drops') if isinstance(baseline.get('other_drops'), Mapping) else {}
+        before.update(v.get('id') for v in previous_other.get('items') or [] if isinstance(v, Mapping))
+        for entry in other_entries:
+            entry['baseline'] = 'persisting' if entry['id'] in before else 'new'
     report['summary'] = summarize(report)
     report['evidence_hash'] = evidence_hash(report)
     report['content_hash'] = content_hash(report)
@@ -847,6 +921,11 @@ def summarize(report: Mapping) -> dict:
     unexpected = sum(1 for r in results if r['verdict'] == exp.FAIL and r['category'] in exp.UNEXPECTED_CATEGORIES)
     unexpected += by_class[exp.UNREVIEWED]
     failing = failed_expectations + by_class[exp.UNREVIEWED]
+    other = report.get('other_drops') if isinstance(report.get('other_drops'), Mapping) else {}
+    other_total = len(other.get('items') or [])
+    if other.get('fail'):  # opted in: every drop that is not a policy verdict is a failing, unexpected finding
+        failing += other_total
+        unexpected += other_total
     baseline = report.get('baseline')
     complete = bool((report.get('coverage') or {}).get('complete'))
     return {
@@ -857,6 +936,7 @@ def summarize(report: Mapping) -> dict:
         'expectations': dict(total=len(results), passed=len(results) - failed_expectations, failed=failed_expectations, **by_category),
         'coverage_complete': bool((report.get('coverage') or {}).get('complete')),
         'baseline': {k: len(baseline[k]) for k in ('new', 'resolved', 'persisting')} if baseline else None,
+        'other_drops': {'total': other_total, 'count': _int(other.get('count')), 'fail': bool(other.get('fail'))},
     }
 
 
@@ -871,6 +951,11 @@ def findings(report: Mapping, limit: int = MAX_FINDINGS) -> tuple[list[dict], bo
         if violation.get('classification') == exp.UNREVIEWED:
             items.append({'type': 'violation', 'name': violation['id'], 'verdict': exp.FAIL, 'category': exp.UNREVIEWED,
                           'controls': [], 'explanation': f"{violation['summary']}: {(violation.get('attribution') or {}).get('explanation') or ''}"})
+    other = report.get('other_drops') if isinstance(report.get('other_drops'), Mapping) else {}
+    if other.get('fail'):
+        for item in other.get('items') or []:
+            items.append({'type': OTHER_DROP, 'name': item['id'], 'verdict': exp.FAIL, 'category': OTHER_DROP,
+                          'controls': [], 'explanation': f"{item['summary']}: {item.get('explanation') or ''} (other_drops: fail)"})
     return items[:limit], len(items) > limit
 
 

@@ -111,6 +111,18 @@ options:
     type: str
     choices: [none, unexpected, any]
     default: none
+  other_drops:
+    description:
+      - Drops whose reason is not a network-policy verdict (anything but C(POLICY_DENIED), C(POLICY_DENY), C(AUTH_REQUIRED),
+        e.g. C(UNSUPPORTED_L3_PROTOCOL) for IPv6 solicitations when IPv6 is disabled in Cilium) are never violations; every
+        format lists them under "Other drops (not policy verdicts)" with counts per reason and per peer.
+      - V(report) shows them without changing the verdict (O(fail_on=any) does not fail on them either).
+        V(fail) makes each one a failing, unexpected finding, so O(fail_on=unexpected) and O(fail_on=any) fail on them.
+      - Drops without a reason or with a reason this collection does not know are judged as violations (they might be
+        policy verdicts of a newer Cilium).
+    type: str
+    choices: [report, fail]
+    default: report
   emitter_interval:
     description: The emitter interval of the cluster (C(hubble.dropEventEmitter.interval)), stated in the sampling note.
     type: str
@@ -224,7 +236,7 @@ verdict:
 summary:
   description:
     - Counts of the report (C(verdict), C(failing), C(unexpected), C(violations), C(expectations), C(coverage_complete),
-      C(baseline)); for roll-ups C(clusters), C(passed), C(failed), C(unexpected).
+      C(baseline), C(other_drops) - C(total) entries, C(count) drops, C(fail)); for roll-ups C(clusters), C(passed), C(failed), C(unexpected).
   returned: always
   type: dict
 reports:
@@ -291,6 +303,7 @@ def argument_spec():
         basename=dict(type='str'),
         formats=dict(type='list', elements='str', choices=list(report_model.FORMATS), default=list(report_model.FORMATS)),
         fail_on=dict(type='str', choices=['none', 'unexpected', 'any'], default='none'),
+        other_drops=dict(type='str', choices=list(report_model.OTHER_DROPS_MODES), default='report'),
         emitter_interval=dict(type='str'),
         event_ttl=dict(type='str', default='1h'),
         max_evidence=dict(type='int', default=report_model.DEFAULT_MAX_EVIDENCE),
@@ -424,12 +437,14 @@ def run_report(module, params):
         'event_ttl': params['event_ttl'], 'max_evidence': params['max_evidence'],
         'expectations_file': params['expectations_file'], 'expectations': len(expectations), 'baseline': params['baseline'],
         'snapshot': 'live' if params['snapshot_live'] else ('files' if params['snapshot_src'] else ('parameter' if params['snapshot'] else None)),
+        'other_drops': params['other_drops'],
     }
     try:
         report = report_model.build_report(
             cluster=params['cluster'], evidence=params['evidence'], snapshot=snapshot, expectations=expectations,
             probes=params['probes'] or [], baseline=baseline, baseline_source=params['baseline'], options=options,
-            emitter_interval=params['emitter_interval'], event_ttl=params['event_ttl'], max_evidence=params['max_evidence'])
+            emitter_interval=params['emitter_interval'], event_ttl=params['event_ttl'], max_evidence=params['max_evidence'],
+            other_drops=params['other_drops'])
     except report_model.ReportError as exc:
         module.fail_json(msg=str(exc))
     basename = params['basename'] or 'compliance'
@@ -446,9 +461,10 @@ def run_report(module, params):
         expectations_summary = summary['expectations']
         module.fail_json(
             msg='compliance check failed for cluster %s (fail_on=%s): %d unexpected, %d failing - %d outage risk(s), %d unexpected '
-                'allow(s), %d unreviewed violation(s), %d unproven control(s). Reports: %s'
+                'allow(s), %d unreviewed violation(s), %d unproven control(s), %d other drop(s) (not policy verdicts, %s). Reports: %s'
                 % (params['cluster'], params['fail_on'], summary['unexpected'], summary['failing'], expectations_summary['outage_risk'],
                    expectations_summary['unexpected_allow'], summary['violations']['unreviewed'], expectations_summary['control_unproven'],
+                   summary['other_drops']['total'], 'counted as failures' if summary['other_drops']['fail'] else 'not judged',
                    ', '.join(result['reports'].values())),
             **result)
     module.exit_json(**result)
