@@ -19,6 +19,7 @@ import xmlschema
 
 from ansible_collections.netobs.cilium.plugins.module_utils import drop_reasons, hubble_transports, report_model, report_json
 from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
 
 CAPTURE = os.path.join(samples.REPO, 'tests', 'fixtures', 'real', '1.19.6', 'hubble-observe-last200.jsonl')
 ICMP6_TARGETS = {'ff02::2', 'ff02::16', 'ff02::1:ff3e:7669', 'ff02::1:ff4e:7aed'}
@@ -62,8 +63,9 @@ def test_icmpv6_solicitations_are_other_drops_not_violations(evidence):
 
 
 def test_report_with_other_drops_is_valid_in_every_format(evidence):
-    report = report_of(evidence, expectations=expectation(**{'from': 'cni-test/netshot', 'to': 'cni-test/nginx', 'port': 80,
-                                                             'expect': 'deny'}))
+    snapshot = PolicySnapshot.from_files([os.path.join(os.path.dirname(CAPTURE), 'policy-snapshot.json')])
+    report = report_of(evidence, snapshot=snapshot, expectations=expectation(**{'from': 'cni-test/netshot', 'to': 'cni-test/nginx',
+                                                                                'port': 80, 'expect': 'deny'}))
     assert report['schema_version'] == '1.1' and report['summary']['verdict'] == exp.PASS
     jsonschema.Draft202012Validator(samples.schema('report')).validate(json.loads(report_json.render(report)))
     junit = report_model.render(report, 'junit').decode()

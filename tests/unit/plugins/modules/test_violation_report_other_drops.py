@@ -21,6 +21,8 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.netobs.cilium.plugins.modules import hubble_flows_info, violation_report
 
 CAPTURE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'real', '1.19.6', 'hubble-observe-last200.jsonl')
+# The experiment's Namespace and NetworkPolicy: with a policy snapshot the evidence is complete and can earn a plain PASS.
+SNAPSHOT = os.path.join(os.path.dirname(CAPTURE), 'policy-snapshot.json')
 DENY_CURL = {'name': 'netshot-cannot-reach-nginx', 'from': 'cni-test/netshot', 'to': 'cni-test/nginx', 'port': 80, 'expect': 'deny'}
 
 
@@ -63,7 +65,7 @@ def test_real_capture_without_expectations_judges_only_the_policy_drop(dropped, 
 
 def test_real_capture_with_the_deny_expectation_passes(dropped, capsys, monkeypatch, tmp_path):
     result = run(violation_report, capsys, monkeypatch, evidence=[dropped], cluster='netobs-local', dest=str(tmp_path),
-                 fail_on='unexpected', expectations=[DENY_CURL])
+                 fail_on='unexpected', expectations=[DENY_CURL], snapshot_src=[SNAPSHOT])
     assert not result.get('failed'), result.get('msg')
     assert result['verdict'] == 'pass' and result['summary']['unexpected'] == 0 and result['findings'] == []
     assert result['summary']['other_drops']['count'] == 12  # visible in the module result, not hidden
@@ -86,6 +88,6 @@ def test_other_drops_fail_is_the_opt_in(dropped, capsys, monkeypatch, tmp_path):
 
 def test_fail_on_any_does_not_fail_on_other_drops(dropped, capsys, monkeypatch, tmp_path):
     result = run(violation_report, capsys, monkeypatch, evidence=[dropped], cluster='netobs-local', dest=str(tmp_path),
-                 fail_on='any', expectations=[DENY_CURL])
+                 fail_on='any', expectations=[DENY_CURL], snapshot_src=[SNAPSHOT])
     assert not result.get('failed'), result.get('msg')
     assert result['summary']['failing'] == 0 and result['summary']['other_drops']['total'] == 6
