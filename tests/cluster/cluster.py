@@ -186,7 +186,7 @@ def run(argv: list, log: Path | None = None, env: dict | None = None, cwd: Path 
 
 
 def capture(argv: list, env: dict | None = None, check: bool = True) -> str:
-    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env)
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
         raise ClusterError('%s exited %s: %s' % (' '.join(map(str, argv)), result.returncode,
                                                  (result.stderr or result.stdout).strip()[-800:]))
@@ -517,7 +517,7 @@ def node_ip() -> str:
 def mounted(path: Path) -> str | None:
     """The filesystem type mounted exactly at ``path``, or None."""
     for line in Path('/proc/self/mountinfo').read_text().splitlines():
-        left, _, right = line.partition(' - ')
+        left, _sep, right = line.partition(' - ')
         fields = left.split()
         if len(fields) > 4 and fields[4] == str(path):
             return right.split()[0]
@@ -525,7 +525,7 @@ def mounted(path: Path) -> str | None:
 
 
 def prepare_host(lay: Layout, log: Path) -> None:
-    missing = [p for p in HOST_PACKAGES if subprocess.run(['dpkg', '-s', p], capture_output=True).returncode != 0]
+    missing = [p for p in HOST_PACKAGES if subprocess.run(['dpkg', '-s', p], capture_output=True, check=False).returncode != 0]
     if missing:
         say('    installing Debian packages: %s' % ' '.join(missing))
         env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
@@ -655,7 +655,7 @@ def running(lay: Layout, name: str) -> int | None:
 def start(lay: Layout, name: str, argv: list, env: dict | None = None) -> int:
     pid = running(lay, name)
     if pid:
-        say('    %s: already running (pid %d)' % (name, pid))
+        say('    %s: already running (pid %s)' % (name, pid))
         return pid
     lay.logs.mkdir(parents=True, exist_ok=True)
     lay.pids.mkdir(parents=True, exist_ok=True)
@@ -863,7 +863,7 @@ def start_node(lay: Layout, ip: str, tars: dict[str, Path]) -> None:
     lay.containerd_root.mkdir(parents=True, exist_ok=True)
     with Step('containerd'):
         start(lay, 'containerd', ['containerd', '--config', containerd_config(lay)])
-        wait_for('containerd socket', lambda: subprocess.run(ctr('version'), capture_output=True).returncode == 0, 60, lay, 'containerd')
+        wait_for('containerd socket', lambda: subprocess.run(ctr('version'), capture_output=True, check=False).returncode == 0, 60, lay, 'containerd')
     import_images(lay, tars, lay.logs / 'images-import.log')
     with Step('kubelet and kube-proxy'):
         start(lay, 'kubelet', [lay.bin / 'kubelet', '--config', kubelet_config(lay, ip),
@@ -950,7 +950,7 @@ def install_cilium(lay: Layout, ip: str) -> None:
     log = lay.logs / 'helm.log'
     with Step('helm install cilium %s (chart %s)' % (lay.versions['cilium'], chart_dir(lay)), log):
         status = subprocess.run([str(lay.bin / 'helm'), '--kubeconfig', str(lay.kubeconfig), 'status', 'cilium', '-n', 'kube-system'],
-                                capture_output=True)
+                                capture_output=True, check=False)
         if status.returncode == 0:
             say('    release cilium exists; leaving it as it is (the install role manages upgrades)')
         else:
@@ -1017,7 +1017,7 @@ def wait_workloads(lay: Layout, timeout: int) -> None:
             wait_for('%s/%s rolled out' % (kind, name),
                      lambda: subprocess.run([str(lay.bin / 'kubectl'), '--kubeconfig', str(lay.kubeconfig), '-n', 'kube-system',
                                              'rollout', 'status', '%s/%s' % (kind, name), '--timeout=20s'],
-                                            capture_output=True).returncode == 0, timeout, lay, interval=2)
+                                            capture_output=True, check=False).returncode == 0, timeout, lay, interval=2)
             say('    %s/%s ready' % (kind, name))
         wait_for('node %s Ready' % NODE_NAME, lambda: kubectl(
             lay, 'get', 'node', NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}') == 'True', timeout, lay)
@@ -1124,23 +1124,23 @@ def our_mounts(lay: Layout) -> list[str]:
 
 
 def _unmount_all(lay: Layout) -> None:
-    for _ in range(3):
+    for _attempt in range(3):
         points = sorted(set(our_mounts(lay)), key=lambda p: p.count('/'), reverse=True)
         if not points:
             return
         for point in points:
-            if subprocess.run(['umount', point], capture_output=True).returncode != 0:
-                subprocess.run(['umount', '-l', point], capture_output=True)
+            if subprocess.run(['umount', point], capture_output=True, check=False).returncode != 0:
+                subprocess.run(['umount', '-l', point], capture_output=True, check=False)
 
 
 def _clean_iptables() -> None:
     """Drop the KUBE-* and CILIUM_* chains and the rules that jump to them (kube-proxy and Cilium own them)."""
     for tool in ('iptables', 'ip6tables'):
-        dump = subprocess.run(['%s-save' % tool], capture_output=True, text=True)
+        dump = subprocess.run(['%s-save' % tool], capture_output=True, text=True, check=False)
         if dump.returncode != 0 or not re.search(r'KUBE-|CILIUM', dump.stdout):
             continue
         kept = [line for line in dump.stdout.splitlines() if not re.search(r'KUBE-|CILIUM', line)]
-        subprocess.run(['%s-restore' % tool], input='\n'.join(kept) + '\n', text=True, capture_output=True)
+        subprocess.run(['%s-restore' % tool], input='\n'.join(kept) + '\n', text=True, capture_output=True, check=False)
 
 
 def cmd_down(lay: Layout) -> None:
@@ -1151,11 +1151,11 @@ def cmd_down(lay: Layout) -> None:
             _kill(pid, 'kubelet')
     with Step('stop pods (containerd tasks)'):
         if running(lay, 'containerd'):
-            tasks = subprocess.run(ctr('tasks', 'ls', '-q'), capture_output=True, text=True).stdout.split()
+            tasks = subprocess.run(ctr('tasks', 'ls', '-q'), capture_output=True, text=True, check=False).stdout.split()
             for task in tasks:
-                subprocess.run(ctr('tasks', 'kill', '-s', 'SIGKILL', task), capture_output=True)
+                subprocess.run(ctr('tasks', 'kill', '-s', 'SIGKILL', task), capture_output=True, check=False)
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and subprocess.run(ctr('tasks', 'ls', '-q'), capture_output=True, text=True).stdout.strip():
+            while time.monotonic() < deadline and subprocess.run(ctr('tasks', 'ls', '-q'), capture_output=True, text=True, check=False).stdout.strip():
                 time.sleep(0.5)
     with Step('stop kube-proxy, control plane, containerd'):
         for name in ('kube-proxy', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd', 'containerd'):
@@ -1173,7 +1173,7 @@ def cmd_down(lay: Layout) -> None:
         links = capture(['ip', '-o', 'link', 'show'])
         for name in re.findall(r'^\d+:\s+([^:@\s]+)', links, re.M):
             if name in ('cilium_host', 'cilium_net', 'cilium_vxlan', 'cilium_geneve', 'lxc_health') or name.startswith('lxc'):
-                subprocess.run(['ip', 'link', 'del', name], capture_output=True)
+                subprocess.run(['ip', 'link', 'del', name], capture_output=True, check=False)
         _clean_iptables()
         notes = lay.state / 'host-changes.json'
         changes = json.loads(notes.read_text()) if notes.exists() else {}
@@ -1200,7 +1200,7 @@ def cmd_status(lay: Layout) -> int:
     print('cache:    %s (%s)' % (lay.base, 'binaries and images built' if lay.ready_marker().exists() else 'not built'))
     for name in ('etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'containerd', 'kubelet', 'kube-proxy'):
         pid = running(lay, name)
-        print('  %-24s %s' % (name, 'running (pid %d)' % pid if pid else 'stopped'))
+        print('  %-24s %s' % (name, 'running (pid %s)' % pid if pid else 'stopped'))
     if cluster_is_up(lay):
         print('kubeconfig: %s' % lay.kubeconfig)
         return 0
@@ -1208,7 +1208,7 @@ def cmd_status(lay: Layout) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('command', choices=('up', 'down', 'status', 'build', 'images', 'env', 'ready'))
     parser.add_argument('--timeout', type=int, default=900, help='seconds to wait for the workloads (default 900)')
     args = parser.parse_args(argv)
