@@ -12,22 +12,19 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-import yaml
 from google.protobuf import json_format
 
 from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
 from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
 from servers.hubble_relay import HubbleRelayServer
+from playbook_tasks import run_tasks
 
 pytestmark = pytest.mark.integration
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL = os.path.join(REPO, 'tests', 'fixtures', 'real', '1.19.6', 'hubble-observe-last200.jsonl')
-PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 DEFAULT_UUID = 'default-ns-copy-of-the-denied-syn'
 
 
@@ -65,22 +62,6 @@ def test_loopback_relay_reads_a_bare_name_as_the_default_namespace(tmp_path):
         assert len(relay_flows(srv.address, raw_request(['cni-test/']))) == 10
         with pytest.raises(hr.HubbleError, match='name must not be empty'):
             relay_flows(srv.address, raw_request(['']))
-
-
-def run_tasks(tmp_path, tasks):
-    out = tmp_path / 'results.json'
-    for index, task in enumerate(tasks):
-        task['register'] = 'r%d' % index
-    names = ', '.join("'r%d': r%d" % (i, i) for i in range(len(tasks)))
-    tasks = tasks + [{'name': 'Save', 'ansible.builtin.copy': {'content': '{{ {%s} | to_json }}' % names, 'dest': str(out)}}]
-    (tmp_path / 'play.yml').write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}], sort_keys=False))
-    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    proc = subprocess.run([PLAYBOOK_BIN, '-i', 'localhost,', '-c', 'local', str(tmp_path / 'play.yml')],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(out.read_text(encoding='utf-8'))
-    return [data['r%d' % i] for i in range(len(tasks) - 1)]
 
 
 def test_module_selects_the_same_flows_through_relay_and_file(tmp_path):

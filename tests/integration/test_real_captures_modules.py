@@ -9,38 +9,18 @@ capture (real 1.19 flows carry ``emitter``, a field the collection's proto does 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 from servers.hubble_relay import HubbleRelayServer
+from playbook_tasks import run_tasks
 
 pytestmark = pytest.mark.integration
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL = os.path.join(REPO, 'tests', 'fixtures', 'real', '1.19.6')
-PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 KEY = 'egress|cni-test/netshot|cni-test/nginx|TCP|80|POLICY_DENIED'
-
-
-def run_tasks(tmp_path, tasks):
-    out = tmp_path / 'results.json'
-    for index, task in enumerate(tasks):
-        task['register'] = 'r%d' % index
-    names = ', '.join("'r%d': r%d" % (i, i) for i in range(len(tasks)))
-    tasks = tasks + [{'name': 'Save', 'ansible.builtin.copy': {'content': '{{ {%s} | to_json }}' % names, 'dest': str(out)}}]
-    (tmp_path / 'play.yml').write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}], sort_keys=False))
-    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    proc = subprocess.run([PLAYBOOK_BIN, '-i', 'localhost,', '-c', 'local', str(tmp_path / 'play.yml')],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(out.read_text(encoding='utf-8'))
-    return [data['r%d' % i] for i in range(len(tasks) - 1)]
 
 
 def test_real_captures_through_the_modules(tmp_path):

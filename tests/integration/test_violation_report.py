@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import report_samples as samples
 import yaml
+import playbook_tasks
 
 pytestmark = pytest.mark.integration
 
@@ -38,21 +39,7 @@ def environment(tmp_path):
 
 def run_tasks(tmp_path, tasks):
     """Run tasks on localhost (each registers r<i>, failures are kept) and return their results."""
-    out = tmp_path / 'results.json'
-    play_tasks = []
-    for index, task in enumerate(tasks):
-        task = dict(task)
-        task.setdefault('register', f'r{index}')
-        task.setdefault('ignore_errors', True)
-        play_tasks.append(task)
-    names = ', '.join(f"'r{i}': r{i}" for i in range(len(tasks)))
-    play_tasks.append({'name': 'Save results', 'ansible.builtin.copy': {'content': '{{ {%s} | to_json }}' % names, 'dest': str(out)}})
-    (tmp_path / 'play.yml').write_text(yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False, 'tasks': play_tasks}], sort_keys=False))
-    proc = subprocess.run([PLAYBOOK_BIN, '-i', 'localhost,', '-c', 'local', str(tmp_path / 'play.yml')], env=environment(tmp_path),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout
-    data = json.loads(out.read_text())
-    return [data[f'r{i}'] for i in range(len(tasks))]
+    return playbook_tasks.run_tasks(tmp_path, tasks, keep_failures=True, env=environment(tmp_path))
 
 
 def digest(directory):
