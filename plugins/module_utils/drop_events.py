@@ -351,13 +351,6 @@ def iter_src_items(src):
                 yield path, line if item is doc else None, item
 
 
-def iter_src_events(src):
-    """Yield the Event objects (dicts) of a file or directory; see ``iter_src_items`` (which also yields the rest)."""
-    for _path, _line, item in iter_src_items(src):
-        if isinstance(item, dict):
-            yield item
-
-
 def _documents_from_file(path):
     """Yield ``(line, document)`` of one src file: JSON, JSON documents back to back or per line, or YAML."""
     try:
@@ -484,10 +477,10 @@ def _events_from_doc(doc, depth=0):
         if isinstance(items, list):
             for item in items:
                 yield from _events_from_doc(item, depth + 1)
-        elif doc.get('type') in ('ADDED', 'MODIFIED') and isinstance(doc.get('object'), dict):  # kubectl get -w -o json
-            yield doc['object']
         else:
-            yield doc  # an Event, or something else that ingest() counts as not understood
+            # an Event, a watch event wrapper {type, object} (kubectl get -w -o json; ingest() unwraps it), or something
+            # else that ingest() counts as not understood
+            yield doc
     else:
         yield doc  # a scalar (e.g. ``kubectl get events`` table text read as YAML): counted as not understood
 
@@ -703,14 +696,12 @@ class DropEventsCollector:
 
     def _not_event(self, item, file=None, line=None):
         """Count an item that is not a Kubernetes Event (not understood; see docs/drop-model.md, coverage rule)."""
-        self.add_malformed(item, ('not a Kubernetes Event but an object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
-                                  if isinstance(item, dict) else 'not an Event object but %s' % _kind(item)), file, line)
+        # never str(item): a 5000-digit int or a deep list must not raise here
+        what = 'an object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6]) if isinstance(item, dict) else _kind(item)
+        self.add_malformed(item, ('not a Kubernetes Event but %s' if isinstance(item, dict) else 'not an Event object but %s') % what,
+                           file, line)
         self.not_events += 1
         if len(self.not_event_samples) < 5:
-            if isinstance(item, dict):
-                what = 'object with keys %s' % ', '.join(sorted(str(k) for k in item)[:6])
-            else:
-                what = _kind(item)  # never str(): a 5000-digit int or a deep list must not raise here
             self.not_event_samples.append('not a Kubernetes Event: %s' % what)
 
     def _mark_partial(self, why):

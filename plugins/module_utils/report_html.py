@@ -274,14 +274,19 @@ def _violations(report: Mapping) -> str:
         baseline = f"<br>{badge(violation['baseline'], 'info')}" if violation.get('baseline') else ''
         rows.append(f"<tr><td>{badge(klass.replace('_', ' '), _CLASS_BADGE.get(klass, 'info'))}{baseline}</td>"
                     f"<td><a href=\"#{anchor(violation['id'])}\">{id_code(violation['id'])}</a></td>"
-                    f"<td><code>{e(violation['source'].get('display'))}</code> &rarr; <code>{e(violation['destination'].get('display'))}</code></td>"
-                    f"<td>{e(_l4(violation.get('protocol'), violation.get('port')))}</td><td>{e(violation.get('direction'))}</td>"
-                    f"<td>{e(violation.get('reason'))}</td><td>{e(violation.get('count'))}</td>"
+                    f"{_traffic_cells(violation)}"
                     f"<td>{_policy_refs(attribution.get('responsible'))}</td><td>{e(violation.get('expectation') or '-')}</td></tr>")
     more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''
     return ('<section id="violations"><h2>Violations</h2><table><thead><tr><th>Class</th><th>ID</th><th>Traffic</th><th>L4</th>'
             '<th>Direction</th><th>Reason</th><th>Count</th><th>Responsible policy / rule</th><th>Expectation</th></tr></thead><tbody>'
             + ''.join(rows) + '</tbody></table>' + more + '</section>')
+
+
+def _traffic_cells(item: Mapping) -> str:
+    """Traffic, L4, direction, reason and count cells of a violation or an other-drop row."""
+    return (f"<td><code>{e(item['source'].get('display'))}</code> &rarr; <code>{e(item['destination'].get('display'))}</code></td>"
+            f"<td>{e(_l4(item.get('protocol'), item.get('port')))}</td><td>{e(item.get('direction'))}</td>"
+            f"<td>{e(item.get('reason'))}</td><td>{e(item.get('count'))}</td>")
 
 
 def _other_drops(report: Mapping) -> str:
@@ -299,9 +304,7 @@ def _other_drops(report: Mapping) -> str:
         samples = '<br>'.join(e(s.get('text')) for s in (item.get('evidence') or [])[:3])
         rows.append(f"<tr id=\"{anchor(item['id'])}\"><td>{badge('fails' if other.get('fail') else 'not judged', css)}{baseline}</td>"
                     f"<td>{id_code(item['id'])}</td>"
-                    f"<td><code>{e(item['source'].get('display'))}</code> &rarr; <code>{e(item['destination'].get('display'))}</code></td>"
-                    f"<td>{e(_l4(item.get('protocol'), item.get('port')))}</td><td>{e(item.get('direction'))}</td>"
-                    f"<td>{e(item.get('reason'))}</td><td>{e(item.get('count'))}</td>"
+                    f"{_traffic_cells(item)}"
                     f"<td>{e(', '.join(item.get('nodes') or []) or '-')}</td><td class=\"muted\">{samples}</td></tr>")
     more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''
     return ('<section id="other-drops"><h2>Other drops (not policy verdicts)</h2>'
