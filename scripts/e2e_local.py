@@ -58,7 +58,11 @@ def main(argv=None):
     started = time.monotonic()
     os.makedirs(os.path.dirname(args.summary), exist_ok=True)
     log_dir = os.path.dirname(args.summary)
-    for step in steps:
+    # Molecule keeps 'created: true' in ~/.ansible/tmp between runs: a cluster stopped outside Molecule (make
+    # cluster-down, a reboot, a fresh machine restored from a snapshot) would make 'molecule create' a no-op and
+    # converge would meet no cluster. Reset that state first, so create always runs 'cluster.py up' (which
+    # reuses a running cluster).
+    for step in ['reset'] + steps:
         t0 = time.monotonic()
         log = os.path.join(log_dir, 'molecule-%s.log' % step)
         print('==> molecule %s -s local (log: %s)' % (step, log), flush=True)
