@@ -94,7 +94,7 @@ def cluster(srv):
     ])
     srv.set_auto_status('apps/v1', 'Deployment')
     srv.set_auto_status('v1', 'Pod')
-    with open(os.path.join(REPO, 'examples', 'reference-experiment', 'flows.jsonl'), encoding='utf-8') as handle:
+    with open(os.path.join(REPO, 'tests', 'fixtures', 'reference-experiment-synthetic', 'flows.jsonl'), encoding='utf-8') as handle:
         flows = handle.read().encode()
     srv.set_exec_handler(NS, 'cilium-agent-*', 'cilium-agent', lambda argv: (flows, b'', 0))
     srv.set_exec_handler(CNI_NS, f'netshot-{RUN_ID}', None, lambda argv: (b'000', b'curl: (28) Connection timed out', 28))
