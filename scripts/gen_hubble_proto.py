@@ -1,6 +1,6 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Regenerate ``plugins/module_utils/hubble_observer_pb2.py`` from ``proto/hubble_observer.proto``.
+"""Regenerate ``plugins/module_utils/sources/hubble/observer_pb2.py`` from ``proto/hubble_observer.proto``.
 
 Runs protoc from grpcio-tools (the version pinned in requirements-dev.txt) and
 rewrites its output into a module that passes ansible-test sanity without an
@@ -36,8 +36,8 @@ import tempfile
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTO_DIR = os.path.join(REPO_ROOT, 'proto')
 PROTO_FILE = 'hubble_observer.proto'
-TARGET = os.path.join(REPO_ROOT, 'plugins', 'module_utils', 'hubble_observer_pb2.py')
-MODULE_NAME = 'ansible_collections.netobs.cilium.plugins.module_utils.hubble_observer_pb2'
+TARGET = os.path.join(REPO_ROOT, 'plugins', 'module_utils', 'sources', 'hubble', 'observer_pb2.py')
+MODULE_NAME = 'ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.observer_pb2'
 MAX_LINE = 160
 # The wrapped descriptor lines are indented by 4 spaces inside a parenthesised expression.
 BYTES_WIDTH = MAX_LINE - 8

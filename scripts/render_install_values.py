@@ -3,7 +3,7 @@
 """Render the Helm values the install role produces, per supported chart version, into docs/install.md.
 
 The tables between the ``BEGIN/END GENERATED INSTALL VALUES`` markers in docs/install.md are produced
-by ``plugins/module_utils/install_values.py`` itself, so the docs cannot drift from the code.
+by ``plugins/module_utils/install/values.py`` itself, so the docs cannot drift from the code.
 
     python scripts/render_install_values.py           # rewrite docs/install.md
     python scripts/render_install_values.py --check   # exit 1 when docs/install.md is out of date
@@ -26,8 +26,8 @@ VERSIONS = ('1.16.19', '1.17.18', '1.18.12', '1.19.6', '1.20.0')
 
 
 def load_install_values():
-    """Import plugins/module_utils/install_values.py by path (it has no collection imports)."""
-    path = os.path.join(ROOT, 'plugins', 'module_utils', 'install_values.py')
+    """Import plugins/module_utils/install/values.py by path (it has no collection imports)."""
+    path = os.path.join(ROOT, 'plugins', 'module_utils', 'install', 'values.py')
     spec = importlib.util.spec_from_file_location('netobs_install_values', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -62,7 +62,7 @@ def table(iv, profile):
 def generate():
     iv = load_install_values()
     out = [BEGIN, '',
-           'Generated from `plugins/module_utils/install_values.py` with the role defaults; `-` = not emitted for that chart.',
+           'Generated from `plugins/module_utils/install/values.py` with the role defaults; `-` = not emitted for that chart.',
            '', '#### Profile `default`', '']
     out += table(iv, 'default')
     out += ['', '#### Profile `kind`', '']

@@ -12,9 +12,11 @@ import functools
 import json
 import os
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events, hubble_transports, report_model
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The hand-made capture with the cases a short real run does not produce (2 lost Hubble events, ...); make demo

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netobs.cilium.plugins.module_utils.install_values import InstallValuesError, build_values
-from ansible_collections.netobs.cilium.plugins.module_utils.workload_diagnosis import diagnose
+from ansible_collections.netobs.cilium.plugins.module_utils.install.values import InstallValuesError, build_values
+from ansible_collections.netobs.cilium.plugins.module_utils.install.workload_diagnosis import diagnose
 
 _INPUT_KEYS = (
     'chart_version', 'profile', 'drop_events_enabled', 'drop_events_interval', 'drop_events_reasons',

@@ -180,7 +180,7 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.netobs.cilium.plugins.module_utils import cilium_config
+from ansible_collections.netobs.cilium.plugins.module_utils.install import config as cilium_config
 
 
 def argument_spec():
@@ -214,7 +214,7 @@ def run(module):
         if params['clusterrole_src']:
             module.fail_json(msg='clusterrole_src is only used together with src (offline mode); remove it or add src')
         # imported here: the kubernetes client takes ~0.4s to import and offline runs do not need it
-        from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import HAS_KUBERNETES, KubeAPI, KubeAPIError
+        from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import HAS_KUBERNETES, KubeAPI, KubeAPIError
         if not HAS_KUBERNETES:
             module.fail_json(msg=missing_required_lib('kubernetes'))
         try:

@@ -106,8 +106,8 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.netobs.cilium.plugins.module_utils import cni_detect
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import HAS_KUBERNETES, KubeAPI, KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.install import cni_detect
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import HAS_KUBERNETES, KubeAPI, KubeAPIError
 
 
 def main():

@@ -418,7 +418,9 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay, hubble_transports, kube_api
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
 
 
 def argument_spec():

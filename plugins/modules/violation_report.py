@@ -281,9 +281,9 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils import report_model
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot, SnapshotError
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot, SnapshotError
 
 
 def argument_spec():
@@ -316,7 +316,7 @@ def argument_spec():
 
 
 def _live_snapshot(module, params):
-    from ansible_collections.netobs.cilium.plugins.module_utils import kube_api  # slow import: only for live snapshots
+    from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api  # slow import: only for live snapshots
     if not kube_api.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
     try:

@@ -881,7 +881,7 @@ def start_node(lay: Layout, ip: str, tars: dict[str, Path]) -> None:
 
 def _install_values_module():
     import importlib.util
-    path = ROOT / 'plugins' / 'module_utils' / 'install_values.py'
+    path = ROOT / 'plugins' / 'module_utils' / 'install' / 'values.py'
     spec = importlib.util.spec_from_file_location('netobs_install_values', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

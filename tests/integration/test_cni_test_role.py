@@ -30,7 +30,7 @@ import yaml
 
 from servers.kube_apiserver import KubeAPIServer
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,8 +18,8 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPI, KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI, KubeAPIError
 from manifests import load_objects
 
 pytestmark = pytest.mark.integration

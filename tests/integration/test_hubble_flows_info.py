@@ -274,7 +274,7 @@ def allowed(rules, verb, resource, name):
 @pytest.mark.parametrize('namespace, rbac_file', [('relay-ns', 'docs/rbac/hubble-relay-portforward.yml'),
                                                   ('agents', 'docs/rbac/hubble-exec.yml')])
 def test_the_documented_least_privilege_roles_cover_every_request(run, namespace, rbac_file):
-    from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import parse_api_path
+    from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import parse_api_path
     rules = role_rules(rbac_file)
     seen = set()
     for method, path, query, _status in run['_kube_requests']:
@@ -290,8 +290,9 @@ def test_the_documented_least_privilege_roles_cover_every_request(run, namespace
 
 
 def test_relay_auto_with_tls_checks_the_chart_server_name_through_the_port_forward(tmp_path):
-    from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay, hubble_transports
-    from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPI
+    from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
+    from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+    from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
     with KubeAPIServer() as kube, HubbleRelayServer(tls=True) as relay:
         relay.load_jsonl(FLOWS)
         objects = relay_objects('kube-system')

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_transports as ht
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPI
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as ht
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
 from servers.hubble_relay import HubbleRelayServer
 from servers.kube_apiserver import KubeAPIServer
 

@@ -16,8 +16,8 @@ import os
 import pytest
 from google.protobuf import json_format
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
 from servers.hubble_relay import HubbleRelayServer
 from playbook_tasks import run_tasks
 

@@ -18,8 +18,8 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
 from servers.hubble_relay import HubbleRelayServer
 
 pytestmark = pytest.mark.integration

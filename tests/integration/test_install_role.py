@@ -20,7 +20,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils.install_values import build_values
+from ansible_collections.netobs.cilium.plugins.module_utils.install.values import build_values
 from servers.kube_apiserver import KubeAPIServer
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPI
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
 
 pytestmark = pytest.mark.integration
 

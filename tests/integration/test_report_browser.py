@@ -20,7 +20,7 @@ import subprocess
 import pytest
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_html
+from ansible_collections.netobs.cilium.plugins.module_utils.report import html as report_html
 
 pytestmark = pytest.mark.integration
 

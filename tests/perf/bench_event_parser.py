@@ -11,7 +11,7 @@ factor; quadratic: its square).
 
     .venv/bin/python tests/perf/bench_event_parser.py [--sizes 88K,176K,1M] [--runs 3]
     .venv/bin/python tests/perf/bench_event_parser.py --parser /tmp/old_event_parser.py   # compare another version
-        (git show <commit>:plugins/module_utils/event_parser.py > /tmp/old_event_parser.py; --skip-after stops a shape
+        (git show <commit>:plugins/module_utils/sources/events/parser.py > /tmp/old_event_parser.py; --skip-after stops a shape
         once one size took longer than that many seconds)
 """
 
@@ -54,7 +54,7 @@ def parse_size(text):
 
 def load_parser(path):
     if not path:
-        from ansible_collections.netobs.cilium.plugins.module_utils import event_parser  # pylint: disable=import-outside-toplevel
+        from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import parser as event_parser  # pylint: disable=import-outside-toplevel
         return event_parser
     spec = importlib.util.spec_from_file_location('bench_event_parser_other', path)
     module = importlib.util.module_from_spec(spec)

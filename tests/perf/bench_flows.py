@@ -142,8 +142,8 @@ started = time.perf_counter()
 if sys.argv[3] != '-1':
     os.sched_setaffinity(0, {int(sys.argv[3])})
 sys.path.insert(0, os.path.join(sys.argv[1], '.cache', 'collections'))
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import CaptureReader
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
 imported = time.perf_counter()
 reader = CaptureReader()
 aggregator = Aggregator()

@@ -38,10 +38,10 @@ sys.path.insert(1, os.path.join(REPO, 'tests'))
 # pylint: disable=wrong-import-position
 from event_mutations import fixture_events, mutate  # noqa: E402
 
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import CaptureReader  # noqa: E402
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsCollector  # noqa: E402
-from ansible_collections.netobs.cilium.plugins.module_utils.hubble_relay import FlowQuery  # noqa: E402
-from ansible_collections.netobs.cilium.plugins.module_utils.hubble_transports import FlowCollection  # noqa: E402
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader  # noqa: E402
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector  # noqa: E402
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.relay import FlowQuery  # noqa: E402
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.transports import FlowCollection  # noqa: E402
 
 NOW = datetime.datetime(2025, 5, 31, 5, 30, tzinfo=datetime.timezone.utc)
 OPTION_SETS = (

@@ -46,7 +46,7 @@ from concurrent import futures
 import grpc
 from google.protobuf import json_format
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
 
 SERVICE = 'observer.Observer'
 UTC = datetime.timezone.utc

@@ -9,8 +9,8 @@ import os
 import kubernetes_validate
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import LIVE_RESOURCES
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import LIVE_RESOURCES
 from manifests import load_objects
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

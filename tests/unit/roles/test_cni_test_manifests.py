@@ -26,10 +26,10 @@ from ansible.template import Templar, trust_as_template
 
 import kubernetes_validate
 
-from ansible_collections.netobs.cilium.plugins.module_utils.attribution import evaluate
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_event
-from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import parse_flow
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.attribute import evaluate
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import parse_flow
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), 'roles', 'cni_test')
 RUN_ID = 'rabc1234'

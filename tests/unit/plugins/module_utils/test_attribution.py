@@ -14,13 +14,13 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.attribution import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.attribute import (
     EndpointError,
     attribute,
     attribute_many,
     evaluate,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot, iter_objects, load_file
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot, iter_objects, load_file
 
 REFERENCE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'policies', 'reference-experiment.yaml')
 NGINX_POD = 'nginx-7c5ddbdf54-8xkqz'

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import flow_parser
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import CaptureReader, aggregate_capture, read_drops
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import parser as flow_parser
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader, aggregate_capture, read_drops
 
 FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium'))
 FLOWS = os.path.join(FIXTURES, 'flows.jsonl')

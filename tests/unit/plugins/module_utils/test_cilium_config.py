@@ -11,7 +11,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import cilium_config as cc
+from ansible_collections.netobs.cilium.plugins.module_utils.install import config as cc
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                         'fixtures', 'cilium-config')

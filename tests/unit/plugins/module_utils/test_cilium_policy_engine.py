@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.attribution import compile_snapshot, evaluate
-from ansible_collections.netobs.cilium.plugins.module_utils.cilium_policy_engine import compile_cilium_policy
-from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import EvalOptions, PolicyParseError, normalize_protocol
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.attribute import compile_snapshot, evaluate
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.cilium import compile_cilium_policy
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol import EvalOptions, PolicyParseError, normalize_protocol
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 
 def _pod(namespace, name, labels, ip, ports=None, node='node-a'):

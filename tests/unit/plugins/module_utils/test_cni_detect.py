@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import cni_detect
+from ansible_collections.netobs.cilium.plugins.module_utils.install import cni_detect
 
 
 def obj(kind, namespace, name, labels=None):

@@ -18,8 +18,8 @@ import report_samples as samples
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_model
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import read_drops
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import read_drops
 from ansible_collections.netobs.cilium.plugins.modules import drop_events_info, hubble_flows_info
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium')

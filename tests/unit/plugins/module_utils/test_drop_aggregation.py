@@ -9,15 +9,15 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import CaptureReader
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import (
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import (
     Aggregator,
     aggregate,
     endpoint_key,
     workload_from_pod,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, Endpoint, EventRef, EvidenceRef, Workload
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_events
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, EventRef, EvidenceRef, Workload
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import parse_events
 
 FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium'))
 FLOWS = os.path.join(FIXTURES, 'flows.jsonl')

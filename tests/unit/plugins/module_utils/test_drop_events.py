@@ -12,9 +12,9 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsCollector, DropEventsError, WaitCriteria
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector, DropEventsError, WaitCriteria
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPIError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drop_events')
 UTC = datetime.timezone.utc

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_reasons
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Coverage,
     Drop,
     Endpoint,

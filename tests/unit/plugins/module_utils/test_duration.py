@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
+from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import (
     DurationError,
     format_timestamp,
     parse_duration,

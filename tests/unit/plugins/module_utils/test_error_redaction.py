@@ -9,7 +9,8 @@ import types
 import pytest
 import urllib3.exceptions
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay, kube_api
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
 
 SECRET = 's3cr3t-Pa55'
 

@@ -11,9 +11,10 @@ import xml.etree.ElementTree as ET
 
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_aggregation, report_model
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import EventTable
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsCollector
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import aggregation as drop_aggregation
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import EventTable
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium')
 MESSAGE = 'Packet dropped (policy_denied) 10.0.0.1:4444 -> 10.0.0.2:80 tcp SYN'

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import (
     GRAMMAR_LEGACY,
     GRAMMAR_V119,
     load_event_documents,

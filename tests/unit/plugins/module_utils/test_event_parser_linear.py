@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import (
     MAX_MESSAGE_CHARS,
     MAX_POLICIES_PER_MESSAGE,
     MAX_UNPARSED_KEPT,

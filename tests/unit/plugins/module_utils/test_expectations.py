@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.expectations import Observation, Peer
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts.expectations import Observation, Peer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 EXAMPLE = os.path.join(REPO, 'examples', 'reference-experiment', 'expectations.yml')

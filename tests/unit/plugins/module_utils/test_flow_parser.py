@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import flow_parser
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Drop, LostEvents, NodeStatus
-from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import (
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import parser as flow_parser
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Drop, LostEvents, NodeStatus
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import (
     MalformedRecord,
     get_loads,
     parse_flow,
@@ -299,7 +299,7 @@ def test_unknown_backend_is_a_clear_error():
 
 def _load_fresh(name, monkeypatch):
     """Import a fresh copy of a module_utils module while ``orjson`` cannot be imported."""
-    full = f'ansible_collections.netobs.cilium.plugins.module_utils.{name}'
+    full = f'ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.{name}'
     spec = importlib.util.spec_from_file_location(full, os.path.join(os.path.dirname(flow_parser.__file__), f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, full, module)
@@ -310,12 +310,12 @@ def _load_fresh(name, monkeypatch):
 def test_without_orjson_the_stdlib_backend_gives_identical_results(monkeypatch):
     expected_drops, expected_coverage = None, None
     if flow_parser.HAS_ORJSON:
-        from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import read_drops  # pylint: disable=import-outside-toplevel
+        from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import read_drops  # pylint: disable=import-outside-toplevel
         drops, coverage = read_drops(FLOWS, json_backend='orjson')
         expected_drops, expected_coverage = [d.to_dict() for d in drops], coverage.to_dict()
     monkeypatch.setitem(sys.modules, 'orjson', None)
-    fresh_parser = _load_fresh('flow_parser', monkeypatch)
-    fresh_reader = _load_fresh('capture_reader', monkeypatch)
+    fresh_parser = _load_fresh('parser', monkeypatch)
+    fresh_reader = _load_fresh('capture', monkeypatch)
     assert fresh_parser.HAS_ORJSON is False
     assert fresh_parser.get_loads()[0] == 'json'
     with pytest.raises(ValueError, match='orjson package is not installed'):

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
 
 NOW = datetime.datetime(2026, 12, 3, 15, 0, 0, tzinfo=datetime.timezone.utc)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))

@@ -13,8 +13,8 @@ import sys
 import pytest
 from google.protobuf import json_format
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 FLOWS = os.path.join(ROOT, 'tests', 'fixtures', 'cilium', 'flows.jsonl')
@@ -143,7 +143,7 @@ def test_fields_we_do_not_model_are_skipped_on_decode():
 
 
 def test_drop_reason_enum_matches_the_evidence_model_table():
-    from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import DROP_REASONS
+    from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASONS
     assert {value.number: value.name for value in pb.DropReason.DESCRIPTOR.values} == DROP_REASONS
 
 
@@ -218,7 +218,7 @@ def test_split_address_rejects_a_missing_port():
 
 
 def _load_pb2_copy(name):
-    path = os.path.join(ROOT, 'plugins', 'module_utils', 'hubble_observer_pb2.py')
+    path = os.path.join(ROOT, 'plugins', 'module_utils', 'sources', 'hubble', 'observer_pb2.py')
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -249,5 +249,5 @@ def test_regenerating_the_stubs_is_byte_identical():
     spec.loader.exec_module(gen)
     with open(gen.TARGET, encoding='utf-8') as handle:
         committed = handle.read()
-    assert gen.generate() == committed, 'plugins/module_utils/hubble_observer_pb2.py is stale: run scripts/gen_hubble_proto.py'
+    assert gen.generate() == committed, 'plugins/module_utils/sources/hubble/observer_pb2.py is stale: run scripts/gen_hubble_proto.py'
     assert max(len(line) for line in committed.splitlines()) <= 160

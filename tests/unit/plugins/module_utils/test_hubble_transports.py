@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay as hr
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_transports as ht
-from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import parse_record
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import ExecResult, KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as ht
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import parse_record
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import ExecResult, KubeAPIError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 FLOWS = os.path.join(ROOT, 'tests', 'fixtures', 'cilium', 'flows.jsonl')

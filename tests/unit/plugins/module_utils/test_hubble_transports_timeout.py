@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_transports as ht
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import ExecResult
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as ht
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import ExecResult
 
 
 class SlowExecAPI:

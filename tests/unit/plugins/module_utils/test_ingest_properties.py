@@ -21,8 +21,8 @@ from event_mutations import HUGE_INT, fixture_events, mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsCollector
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES
 
 NOW = datetime.datetime(2025, 5, 31, 5, 30, tzinfo=datetime.timezone.utc)
 EVENTS = fixture_events()

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import install_values as iv
+from ansible_collections.netobs.cilium.plugins.module_utils.install import values as iv
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CHART_DIR = os.path.join(TESTS_DIR, 'fixtures', 'cilium-chart')

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import urllib3.exceptions
 
-from ansible_collections.netobs.cilium.plugins.module_utils import kube_api
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import (
     KubeAPI,
     KubeAPIConnectionError,
     KubeAPIError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     CiliumLabels,
     LabelSelector,
     SelectorError,

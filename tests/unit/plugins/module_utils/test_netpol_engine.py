@@ -14,14 +14,14 @@ from typing import NamedTuple
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.attribution import evaluate
-from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.attribute import evaluate
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol import (
     EvalOptions,
     PolicyParseError,
     compile_network_policy,
     normalize_protocol,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 # -- the cluster ---------------------------------------------------------------------------------------
 NAMESPACES = {'app': {'team': 'app'}, 'db': {'team': 'db', 'tier': 'data'}, 'other': {'team': 'other'}}

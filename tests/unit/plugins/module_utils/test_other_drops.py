@@ -17,9 +17,12 @@ import pytest
 import report_samples as samples
 import xmlschema
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_reasons, hubble_transports, report_model, report_json
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import json as report_json
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 CAPTURE = os.path.join(samples.REPO, 'tests', 'fixtures', 'real', '1.19.6', 'hubble-observe-last200.jsonl')
 ICMP6_TARGETS = {'ff02::2', 'ff02::16', 'ff02::1:ff3e:7669', 'ff02::1:ff4e:7aed'}

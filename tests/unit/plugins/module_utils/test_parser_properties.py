@@ -25,11 +25,11 @@ import tempfile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils import flow_parser
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import read_drops
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, _parse_time_slow, parse_time_ns
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import DROP_REASONS, RESERVED_IDENTITIES, reason_name
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import parser as flow_parser
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import read_drops
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, _parse_time_slow, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASONS, RESERVED_IDENTITIES, reason_name
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import parse_event
 
 FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium'))
 with open(os.path.join(FIXTURES, 'flows.jsonl'), 'rb') as _handle:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     PolicySnapshot,
     SnapshotError,
     iter_objects,

@@ -13,10 +13,12 @@ import copy
 import json
 import os
 
-from ansible_collections.netobs.cilium.plugins.module_utils import attribution, capture_reader, event_parser
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import PolicySnapshot
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import capture as capture_reader
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import parser as event_parser
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 REAL = os.path.join(ROOT, 'tests', 'fixtures', 'real', '1.19.6')

@@ -16,7 +16,9 @@ from html.parser import HTMLParser
 import pytest
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_html, report_junit, report_markdown
+from ansible_collections.netobs.cilium.plugins.module_utils.report import html as report_html
+from ansible_collections.netobs.cilium.plugins.module_utils.report import junit as report_junit
+from ansible_collections.netobs.cilium.plugins.module_utils.report import markdown as report_markdown
 
 BIDI = ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c']
 BIDI_RE = re.compile('[' + ''.join(BIDI) + ']')

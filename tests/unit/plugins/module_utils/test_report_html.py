@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_html
+from ansible_collections.netobs.cilium.plugins.module_utils.report import html as report_html
 
 ALLOWED_TAGS = {'html', 'head', 'meta', 'title', 'style', 'body', 'header', 'main', 'section', 'h1', 'h2', 'h3', 'p', 'span', 'div',
                 'b', 'code', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'ul', 'li', 'a', 'br', 'svg', 'defs', 'marker', 'path', 'g',
@@ -105,7 +105,7 @@ def test_hostile_cluster_data_is_escaped_everywhere():
 
 
 def test_rollup_page_escapes_cluster_names(tmp_path):
-    from ansible_collections.netobs.cilium.plugins.module_utils import report_model  # pylint: disable=import-outside-toplevel
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model  # pylint: disable=import-outside-toplevel
     paths = []
     for cluster in (samples.SCRIPT, samples.IMG):
         path = tmp_path / f'{len(paths)}.json'

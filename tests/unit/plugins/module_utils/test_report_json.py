@@ -9,7 +9,8 @@ import json
 import jsonschema
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_json, report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import json as report_json
+from ansible_collections.netobs.cilium.plugins.module_utils.report import document as report_document
 
 
 def test_json_report_validates_and_round_trips():
@@ -21,7 +22,7 @@ def test_json_report_validates_and_round_trips():
         loaded = json.loads(data)
         jsonschema.Draft202012Validator(schema).validate(loaded)
         assert loaded == json.loads(json.dumps(report))
-        assert report_model.content_hash(loaded) == loaded['content_hash']
+        assert report_document.content_hash(loaded) == loaded['content_hash']
 
 
 def test_json_is_byte_stable_and_keeps_unicode():

@@ -8,7 +8,7 @@ import junitparser
 import report_samples as samples
 import xmlschema
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_junit
+from ansible_collections.netobs.cilium.plugins.module_utils.report import junit as report_junit
 
 SCHEMA = xmlschema.XMLSchema(samples.JUNIT_XSD)
 

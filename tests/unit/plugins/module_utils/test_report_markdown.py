@@ -8,8 +8,8 @@ import re
 
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_markdown
-from ansible_collections.netobs.cilium.plugins.module_utils.report_markdown import code, text
+from ansible_collections.netobs.cilium.plugins.module_utils.report import markdown as report_markdown
+from ansible_collections.netobs.cilium.plugins.module_utils.report.markdown import code, text
 
 
 def test_summary_tables_and_coverage():

@@ -14,7 +14,8 @@ import pytest
 import report_samples as samples
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import document as report_document
 
 LATER = samples.NOW + datetime.timedelta(hours=3)
 
@@ -174,7 +175,7 @@ def test_plan_outputs_reuses_the_generation_time_of_unchanged_reports(tmp_path):
     assert later['run']['generated_at'] == report['run']['generated_at']
     for fmt in ('junit', 'markdown', 'html'):
         path = report_model.output_paths(str(tmp_path), 'compliance', [fmt])[fmt]
-        assert report_model.read_marker(path) == (report['content_hash'], report['run']['generated_at'])
+        assert report_document.read_marker(path) == (report['content_hash'], report['run']['generated_at'])
     changed = samples.example_report(now=LATER, expectations=samples.example_expectations()[:2])
     assert all(p['changed'] for p in report_model.plan_outputs(changed, str(tmp_path), 'compliance', ['json', 'html']))
     assert changed['run']['generated_at'] == '2025-06-01T11:00:00Z'
@@ -207,4 +208,4 @@ def test_rollup(tmp_path):
 
 def test_collection_version_matches_galaxy_yml():
     with open(os.path.join(samples.REPO, 'galaxy.yml'), encoding='utf-8') as handle:
-        assert yaml.safe_load(handle)['version'] == report_model.COLLECTION_VERSION
+        assert yaml.safe_load(handle)['version'] == report_document.COLLECTION_VERSION

@@ -12,7 +12,8 @@ import report_samples as samples
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.netobs.cilium.plugins.module_utils import report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
+from ansible_collections.netobs.cilium.plugins.module_utils.report import document as report_document
 from ansible_collections.netobs.cilium.plugins.modules import violation_report
 
 ERROR = 'Collect PacketDrop Events failed: Cannot reach the Kubernetes API at https://127.0.0.1:1'
@@ -36,7 +37,7 @@ def test_cluster_that_did_not_report_is_a_failed_row(tmp_path):
         ('edge', 'fail', ERROR), ('prod', 'incomplete', None), ('staging', 'incomplete', None)]
     assert rollup['summary'] == {'clusters': 3, 'passed': 0, 'failed': 3, 'unexpected': 0}
     headline = f'3 cluster(s): 0 passed, 2 passed with incomplete evidence, 1 failed (did not report: edge: {ERROR})'
-    assert report_model.rollup_headline(rollup) == headline
+    assert report_document.rollup_headline(rollup) == headline
     assert headline in report_model.render(rollup, 'html').decode()
     markdown = report_model.render(rollup, 'markdown').decode()
     assert headline in markdown.replace('\\', '').replace('`', '')  # as rendered: escapes and code spans removed

@@ -20,8 +20,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_events import DropEventsError
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drop_events')
 NOW = datetime.datetime(2025, 5, 31, 5, 30, tzinfo=datetime.timezone.utc)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.netobs.cilium.plugins.module_utils.workload_diagnosis import diagnose
+from ansible_collections.netobs.cilium.plugins.module_utils.install.workload_diagnosis import diagnose
 
 
 def daemonset(ready, desired):

@@ -16,7 +16,8 @@ import pytest
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.netobs.cilium.plugins.module_utils import drop_reasons, install_values
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
+from ansible_collections.netobs.cilium.plugins.module_utils.install import values as install_values
 from ansible_collections.netobs.cilium.plugins.modules import drop_events_info
 
 EVENTS = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drop_events', 'events.json')

@@ -19,7 +19,7 @@ import math
 import re
 import sys
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Drop,
     EMPTY_ENDPOINT,
     Endpoint,
@@ -33,7 +33,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import (
     new_flow_evidence,
     parse_time_ns,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import (
     CLUSTERWIDE_POLICY_KIND,
     DROP_REASON_CODES,
     EVENT_TYPE_DROP,

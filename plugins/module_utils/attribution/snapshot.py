@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     yaml = None
     HAS_YAML = False
 
-from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     NAMESPACE_LABELS_PREFIX,
     SOURCE_K8S,

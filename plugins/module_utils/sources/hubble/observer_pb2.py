@@ -185,7 +185,7 @@ if HAS_PROTOBUF:
     DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(_SERIALIZED_FILE)
     _globals = globals()
     _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-    _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ansible_collections.netobs.cilium.plugins.module_utils.hubble_observer_pb2', _globals)
+    _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.observer_pb2', _globals)
     if not _descriptor._USE_C_DESCRIPTORS:
         DESCRIPTOR._loaded_options = None
         for _name, _start, _end in _SERIALIZED_OFFSETS:

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Coverage,
     Drop,
     Endpoint,
@@ -31,7 +31,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import (
     parse_time_ns,
     time_text,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import (
     CLUSTERWIDE_POLICY_KIND,
     EVENT_TYPE_K8S_EVENT,
     RESERVED_IDENTITY_NUMBERS,

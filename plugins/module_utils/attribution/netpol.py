@@ -33,8 +33,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import LabelSelector, SelectorError, identity_labels
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError, identity_labels
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     NODE_ENTITIES,
     WORLD_ENTITIES,
     Endpoint,

@@ -44,10 +44,10 @@ except ImportError:  # pragma: no cover - mmap is part of CPython on every suppo
     HAS_MMAP = False
     _MAP_FLAGS = 0
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import AggregationResult, Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, LostEvents, NodeStatus, parse_time_ns
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import VERDICT_CODES, verdict_name
-from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import MalformedRecord, get_loads, parse_record
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import AggregationResult, Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, LostEvents, NodeStatus, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import VERDICT_CODES, verdict_name
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import MalformedRecord, get_loads, parse_record
 
 DEFAULT_CHUNK_SIZE = 8 << 20
 DEFAULT_MAX_LINE = 16 << 20

@@ -1,6 +1,7 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The compliance report document: building it from collector results, hashing it, rolling reports up.
+"""The compliance report pipeline: building the document from collector results, rolling reports up, rendering and
+writing the formats (the document's constants, hashing and marker line are in ``report.document``).
 
 ``build_report()`` turns registered results of ``drop_events_info`` / ``hubble_flows_info`` (their
 ``violations``, ``drops`` and ``coverage``), an optional policy snapshot, expectations and probe results
@@ -13,7 +14,7 @@ into one versioned document (``schema_version``; JSON Schema in ``docs/schemas/r
   samples and classification (``expected`` / ``outage_risk`` / ``unreviewed``);
 * ``other_drops``: drops whose reason is not a network-policy verdict (``UNSUPPORTED_L3_PROTOCOL``, conntrack,
   routing, ...), counted per reason and per peer: shown, never judged, failing only with ``other_drops='fail'``;
-* ``expectations``: one verdict per expectation (see ``expectations.py``);
+* ``expectations``: one verdict per expectation (see ``verdicts/expectations.py``);
 * ``baseline``: new / resolved / persisting violations against a previous report;
 * ``summary``: counts and the overall verdict: ``fail`` when something fails, else ``pass`` only when the coverage is
   complete and ``incomplete`` ("pass (incomplete evidence)") otherwise - evidence that was empty, not understood,
@@ -30,36 +31,30 @@ import datetime
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.netobs.cilium.plugins.module_utils import attribution, drop_reasons
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Drop, parse_time_ns
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import resolve_endpoint
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import resolve_endpoint
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Drop, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.report.document import (
+    COLLECTION_NAME, COLLECTION_VERSION, FLEET_KIND, REPORT_KIND, SCHEMA_VERSION, VERDICT_INCOMPLETE, canonical_json, content_hash,
+    evidence_hash, read_marker)
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
 
-SCHEMA_VERSION = '1.1'
-REPORT_KIND = 'netobs.cilium/compliance-report'
-FLEET_KIND = 'netobs.cilium/fleet-rollup'
-COLLECTION_NAME = 'netobs.cilium'
-COLLECTION_VERSION = '0.1.0'
 FORMATS = ('json', 'junit', 'markdown', 'html')
 FORMAT_SUFFIXES = {'json': '.json', 'junit': '.junit.xml', 'markdown': '.md', 'html': '.html'}
 FLEET_FORMATS = ('json', 'markdown', 'html')
-VOLATILE_PATHS = (('run', 'generated_at'), ('snapshot', 'taken_at'), ('baseline', 'generated_at'))
 ALLOWED_VERDICTS = frozenset(('FORWARDED', 'REDIRECTED', 'TRANSLATED', 'AUDIT'))
 DEFAULT_EVENT_TTL = '1h'
-VERDICT_INCOMPLETE = 'incomplete'
-VERDICT_LABELS = {exp.PASS: 'PASS', exp.FAIL: 'FAIL', VERDICT_INCOMPLETE: 'PASS (incomplete evidence)'}
 DEFAULT_MAX_EVIDENCE = 5
 MAX_FINDINGS = 50
 MAX_ALLOWED_OBSERVATIONS = 5000
 MAX_PROBES = 1000
 OTHER_DROPS_MODES = ('report', 'fail')
 OTHER_DROP = exp.OTHER_DROP
-MARKER = re.compile(r'netobs-report content_hash=([0-9a-f]{64}) generated_at=([0-9TZ:.+-]+)')
 _SEVERITY = {exp.OUTAGE_RISK: 0, exp.UNREVIEWED: 1, exp.EXPECTED: 2}
 _SOURCE_OPTION_KEYS = ('transport', 'src', 'since', 'until', 'namespaces', 'verdicts', 'api', 'reasons', 'relay_address',
                        'cilium_namespace', 'drop_reasons', 'last', 'max_drops')
@@ -82,80 +77,6 @@ def short_hash(text: str, length: int = 12) -> str:
 def violation_id(key: str) -> str:
     """Stable id of a violation key (same traffic, same id, run after run)."""
     return 'v-' + short_hash(key)
-
-
-def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False, default=str)
-
-
-def _strip_volatile(report: Mapping) -> dict:
-    data = {k: v for k, v in report.items() if k not in ('content_hash', 'evidence_hash')}
-    for section, key in VOLATILE_PATHS:
-        if isinstance(data.get(section), Mapping):
-            data[section] = {k: v for k, v in data[section].items() if k != key}
-    return data
-
-
-def content_hash(report: Mapping) -> str:
-    """sha256 over the report without ``content_hash``/``evidence_hash`` and ``VOLATILE_PATHS``."""
-    return hashlib.sha256(canonical_json(_strip_volatile(report)).encode('utf-8')).hexdigest()
-
-
-def evidence_hash(report: Mapping) -> str:
-    """sha256 over what was judged: the report without hashes, volatile fields and the baseline comparison."""
-    data = _strip_volatile(report)
-    data.pop('baseline', None)
-    if isinstance(data.get('summary'), Mapping):
-        data['summary'] = {k: v for k, v in data['summary'].items() if k != 'baseline'}
-    data['violations'] = [{k: v for k, v in item.items() if k != 'baseline'} for item in data.get('violations') or []]
-    if isinstance(data.get('other_drops'), Mapping):
-        data['other_drops'] = dict(data['other_drops'], items=[
-            {k: v for k, v in item.items() if k != 'baseline'} for item in data['other_drops'].get('items') or []])
-    return hashlib.sha256(canonical_json(data).encode('utf-8')).hexdigest()
-
-
-# Bidirectional-text controls (embeddings, overrides, isolates, marks) reorder what a reader sees ("Trojan Source"):
-# in the human-readable formats every one of them from cluster data is shown as a visible ``<U+202E>`` instead.
-BIDI_CONTROLS = re.compile('[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]')
-CODE_SPAN = re.compile(r'`([^`\n]+)`')
-
-
-def neutralise_bidi(text: str) -> str:
-    """``text`` with each bidi control character replaced by a visible ``<U+XXXX>``."""
-    return BIDI_CONTROLS.sub(lambda match: f'<U+{ord(match.group()):04X}>', text)
-
-
-def split_code_spans(text: str) -> list[tuple[bool, str]]:
-    """Explanations mark names as `code`: ``[(is_code, part), ...]`` for each format to render its own way."""
-    parts = CODE_SPAN.split(text)
-    return [(bool(index % 2), part) for index, part in enumerate(parts) if part]
-
-
-def marker_text(report: Mapping) -> str:
-    """The line every rendered format carries so a later run can recognise unchanged content."""
-    generated = (report.get('run') or {}).get('generated_at') or report.get('generated_at') or ''
-    return f'netobs-report content_hash={report.get("content_hash", "")} generated_at={generated}'
-
-
-def read_marker(path: str) -> tuple[str, str] | None:
-    """(content_hash, generated_at) of a previously written report file, ``None`` if absent/unknown."""
-    try:
-        with open(path, encoding='utf-8', errors='replace') as handle:
-            head = handle.read(1 << 20)
-    except OSError:
-        return None
-    found = MARKER.search(head)
-    if found:
-        return found.group(1), found.group(2)
-    if path.endswith('.json'):
-        try:
-            data = json.loads(head)
-        except ValueError:
-            return None
-        if isinstance(data, Mapping) and isinstance(data.get('content_hash'), str):
-            run = data.get('run') if isinstance(data.get('run'), Mapping) else data
-            return data['content_hash'], str(run.get('generated_at') or '')
-    return None
 
 
 def _as_list(value) -> list:
@@ -994,21 +915,6 @@ def _did_not_report(item) -> dict:
     }
 
 
-def rollup_headline(rollup: Mapping) -> str:
-    """``3 cluster(s): 2 passed, 1 failed (did not report: prod: <error>)`` - one line for every format."""
-    summary = rollup.get('summary') or {}
-    missing = [c for c in rollup.get('clusters') or [] if c.get('error')]
-    # summary.failed counts every cluster that did not pass; the headline names the incomplete ones apart
-    incomplete = sum(1 for c in rollup.get('clusters') or [] if c.get('verdict') == VERDICT_INCOMPLETE)
-    text = f"{summary.get('clusters', 0)} cluster(s): {summary.get('passed', 0)} passed"
-    if incomplete:
-        text += f", {incomplete} passed with incomplete evidence"
-    text += f", {summary.get('failed', 0) - incomplete} failed"
-    if missing:
-        text += ' (did not report: ' + '; '.join(f"{c['cluster']}: {c['error']}" for c in missing) + ')'
-    return text
-
-
 def build_rollup(paths: list[str], now: datetime.datetime | None = None, did_not_report: Iterable[Mapping] = ()) -> dict:
     """A cluster x verdict table over several JSON reports.
 
@@ -1062,7 +968,10 @@ def build_rollup(paths: list[str], now: datetime.datetime | None = None, did_not
 # -- rendering and writing ------------------------------------------------------------------------------------
 def render(report: Mapping, fmt: str) -> bytes:
     """Render one format (``json``, ``junit``, ``markdown``, ``html``); roll-ups support json/markdown/html."""
-    from ansible_collections.netobs.cilium.plugins.module_utils import report_html, report_json, report_junit, report_markdown
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import html as report_html
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import json as report_json
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import junit as report_junit
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import markdown as report_markdown
     fleet = report.get('kind') == FLEET_KIND
     if fmt == 'json':
         return report_json.render(report)

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.cilium_policy_engine import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.cilium import (
     CompiledCiliumPolicy,
     compile_cilium_policy,
     evaluate_cilium_policy,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol import (
     EFFECT_DEFAULT_DENY,
     EFFECT_EXPLICIT_DENY,
     EGRESS,
@@ -43,7 +43,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import
     l4_text,
     normalize_protocol,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     KIND_CCNP,
     KIND_CNP,
     KIND_NP,

@@ -14,8 +14,8 @@ import html
 import re
 from collections.abc import Mapping
 
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import (
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.report.document import (
     VERDICT_INCOMPLETE, VERDICT_LABELS, marker_text, neutralise_bidi, rollup_headline, split_code_spans)
 
 _SPECIAL = re.compile(r'([\\`*_{}\[\]()#+!|~])')

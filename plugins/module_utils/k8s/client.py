@@ -43,7 +43,7 @@ import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode, urlparse
 
-from ansible_collections.netobs.cilium.plugins.module_utils.loopback_relay import LoopbackRelay
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
 try:
     import orjson

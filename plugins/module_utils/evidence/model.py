@@ -13,7 +13,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import reason_code
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import reason_code
 
 EVIDENCE_KINDS = ('event', 'flow')
 POLICY_RELATIONS = ('denied_by', 'allowed_by', 'applied')

@@ -38,7 +38,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     SOURCE_ANY,
     SOURCE_K8S,
@@ -48,7 +48,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.label_selector impor
     SelectorError,
     split_source,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol import (
     EFFECT_ALLOW,
     EFFECT_EXPLICIT_DENY,
     EGRESS,
@@ -69,7 +69,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.netpol_engine import
     parse_port_value,
     port_in_range,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.policy_snapshot import (
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     KIND_CCNP,
     NODE_ENTITIES,
     WORLD_ENTITIES,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.netobs.cilium.plugins.module_utils.install_values import DROP_REASONS, InstallValuesError, parse_go_duration
+from ansible_collections.netobs.cilium.plugins.module_utils.install.values import DROP_REASONS, InstallValuesError, parse_go_duration
 
 try:
     import yaml

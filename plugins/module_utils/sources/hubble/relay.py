@@ -25,11 +25,11 @@ import socket
 import ssl
 import threading
 
-from ansible_collections.netobs.cilium.plugins.module_utils import duration
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import DROP_REASON_CODES
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import redact_userinfo
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_observer_pb2 as pb
-from ansible_collections.netobs.cilium.plugins.module_utils.loopback_relay import LoopbackRelay
+from ansible_collections.netobs.cilium.plugins.module_utils._common import duration
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASON_CODES
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import redact_userinfo
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
 try:
     import grpc

@@ -41,17 +41,17 @@ import re
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator, EventTable
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import check_reason
-from ansible_collections.netobs.cilium.plugins.module_utils.duration import (
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator, EventTable
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import check_reason
+from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import (
     DurationError,
     format_timestamp,
     parse_since,
     parse_timestamp,
 )
-from ansible_collections.netobs.cilium.plugins.module_utils.event_parser import event_malformed_reason, parse_event
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import (
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import event_malformed_reason, parse_event
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import (
     KubeAPIConnectionError,
     KubeAPIError,
     KubeAPITimeout,

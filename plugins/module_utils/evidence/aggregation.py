@@ -20,8 +20,8 @@ import re
 from array import array
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, Endpoint, parse_time_ns
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import WORLD_ENTITIES
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import WORLD_ENTITIES
 
 DEFAULT_MAX_SAMPLES = 5
 DEFAULT_MAX_VIOLATIONS = 50_000

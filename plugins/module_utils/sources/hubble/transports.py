@@ -35,14 +35,14 @@ import time
 from concurrent import futures
 from urllib.parse import quote
 
-from ansible_collections.netobs.cilium.plugins.module_utils import hubble_relay
-from ansible_collections.netobs.cilium.plugins.module_utils.capture_reader import CaptureReader
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_model import Coverage, Drop, LostEvents, NodeStatus
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import VERDICT_CODES
-from ansible_collections.netobs.cilium.plugins.module_utils.flow_parser import MalformedRecord, parse_record
-from ansible_collections.netobs.cilium.plugins.module_utils.hubble_relay import HubbleError
-from ansible_collections.netobs.cilium.plugins.module_utils.kube_api import KubeAPIError, KubeAPITimeout
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, LostEvents, NodeStatus
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import VERDICT_CODES
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import MalformedRecord, parse_record
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.relay import HubbleError
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPIError, KubeAPITimeout
 
 TRANSPORTS = ('relay', 'exec', 'file')
 RELAY_SERVICE = 'hubble-relay'

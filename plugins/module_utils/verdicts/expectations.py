@@ -49,8 +49,8 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     yaml = None
     HAS_YAML = False
 
-from ansible_collections.netobs.cilium.plugins.module_utils.drop_reasons import POLICY_VERDICT_REASONS
-from ansible_collections.netobs.cilium.plugins.module_utils.label_selector import LabelSelector, SelectorError
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
+from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError
 
 EXPECTATIONS_SCHEMA_VERSION = 1
 EXPECT_VALUES = ('deny', 'allow')

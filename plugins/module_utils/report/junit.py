@@ -27,8 +27,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
-from ansible_collections.netobs.cilium.plugins.module_utils import expectations as exp
-from ansible_collections.netobs.cilium.plugins.module_utils.report_model import marker_text, neutralise_bidi
+from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.report.document import marker_text, neutralise_bidi
 
 _XML_INVALID = re.compile('[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
 MAX_MESSAGE = 1000
