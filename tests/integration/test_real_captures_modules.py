@@ -9,6 +9,7 @@ capture (real 1.19 flows carry ``emitter``, a field the collection's proto does 
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -61,3 +62,36 @@ def test_real_captures_through_the_modules(tmp_path):
         assert sum(v['count'] for v in result['violations']) == 17
     cov = flows['coverage']
     assert (cov['lines_read'], cov['decoded'], cov['not_decoded'], cov['drops'], cov['other_records']) == (193, 22, 171, 22, 0)
+
+
+def test_real_lost_events_and_relay_node_status_through_the_module(tmp_path):
+    # A slow `hubble observe --follow` reader during a flood of 40k denied UDP packets: Hubble's ring buffer
+    # overwrote 70,223 events and said so in one lost_events record (PROVENANCE.md). Read from the file and served by
+    # the loopback Relay, the module must report the loss and never claim the evidence complete.
+    lost_src = os.path.join(REAL, 'hubble-observe-follow-lost-events.jsonl')
+    status_src = os.path.join(REAL, 'hubble-observe-relay-debug-stderr.txt')
+    with HubbleRelayServer() as srv:
+        srv.load_jsonl(lost_src)
+        from_file, through_relay, status, report = run_tasks(tmp_path, [
+            {'name': 'Lost events from the file', 'netobs.cilium.hubble_flows_info': {'src': lost_src, 'max_drops': 0}},
+            {'name': 'Lost events through Relay', 'netobs.cilium.hubble_flows_info': {'relay_address': srv.address, 'max_drops': 0}},
+            {'name': 'Relay node_status (CLI --debug stderr)', 'netobs.cilium.hubble_flows_info': {'src': status_src, 'max_drops': 0}},
+            {'name': 'Report', 'netobs.cilium.violation_report': {'evidence': ['{{ r0 }}'], 'dest': str(tmp_path / 'reports'),
+                                                                  'formats': ['json'], 'fail_on': 'none'}},
+        ])
+    for result in (from_file, through_relay):
+        lost = result['coverage']['lost_events']
+        assert (lost['total'], lost['by_source'], lost['by_node']) == (
+            70223, {'HUBBLE_RING_BUFFER': 70223}, {'netobs-node': 70223}), result['coverage']
+        # the ten DROPPED lines before the loss (flooder -> the node, denied at the pod's egress) are five drops, each
+        # as a drop record and a policy-verdict record: counted once
+        assert result['flows_total'] == 10 and sum(v['count'] for v in result['violations']) == 5
+    # no expectations, so the flood is an unreviewed violation (verdict fail); the loss must be named as well
+    with open(report['reports']['json'], encoding='utf-8') as handle:
+        document = json.load(handle)
+    assert document['summary']['verdict'] == 'fail'
+    assert document['coverage']['complete'] is False
+    assert 'Hubble lost 70223 event(s)' in document['coverage']['incomplete_reasons']
+    # hubble observe --debug writes Relay's NODE_CONNECTED status (and two log lines) to stderr; captured 2>file
+    assert status['coverage']['node_status'] == {'netobs-node': 'NODE_CONNECTED'}
+    assert status['coverage']['malformed']['count'] == 2
