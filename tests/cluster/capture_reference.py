@@ -7,7 +7,7 @@ PacketDrop Events, the Hubble flows of the experiment's namespace (through Hubbl
 attribution needs (namespaces, pods, policies), the probe results, and a PROVENANCE.md that says when, on
 what and with which commands. Nothing is edited by hand afterwards.
 
-    python3 tests/cluster/capture_reference.py --out examples/reference-experiment
+    .venv/bin/python tests/cluster/capture_reference.py --out examples/reference-experiment    (needs PyYAML)
 
 The experiment: namespace ``cni-test``; Deployment ``nginx`` (``app=nginx``); NetworkPolicy ``deny-egress``
 that lets ``run=netshot`` pods reach only DNS; pod ``netshot`` (isolated) and pod ``netshot-control`` (not
@@ -26,6 +26,8 @@ import os
 import subprocess
 import sys
 import time
+
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAMESPACE = 'cni-test'
@@ -98,6 +100,10 @@ def as_list(items: list[dict]) -> dict:
     return {'apiVersion': 'v1', 'kind': 'List', 'items': [strip(i) for i in items]}
 
 
+def yaml_text(obj: dict, comment: str) -> str:
+    return '---\n# %s\n' % comment + yaml.safe_dump(obj, sort_keys=False, width=150, default_flow_style=False)
+
+
 def probe(kc: Kubectl, name: str, pod: str, argv: list[str], to: str, port: int, protocol: str, want_rc: int) -> dict:
     proc = kc.run('-n', NAMESPACE, 'exec', pod, '--', *argv, check=False)
     detail = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
@@ -153,11 +159,11 @@ def main(argv=None) -> int:
                    '--last', '1000', '-o', 'jsonpb').stdout
     files['flows.jsonl'] = flows
     namespaces = [kc.json('get', 'namespace', name) for name in (NAMESPACE, 'kube-system')]
-    files['namespaces.yaml'] = json.dumps(as_list(namespaces), indent=2) + '\n'
+    files['namespaces.yaml'] = yaml_text(as_list(namespaces), 'kubectl get namespace cni-test kube-system -o json (see PROVENANCE.md)')
     pods = kc.json('-n', NAMESPACE, 'get', 'pods')['items'] + kc.json('-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-dns')['items']
-    files['pods.yaml'] = json.dumps(as_list(pods), indent=2) + '\n'
+    files['pods.yaml'] = yaml_text(as_list(pods), 'kubectl get pods -n cni-test; kubectl get pods -n kube-system -l k8s-app=kube-dns (see PROVENANCE.md)')
     policies = kc.json('-n', NAMESPACE, 'get', 'networkpolicies')['items']
-    files['policies.yaml'] = json.dumps(as_list(policies), indent=2) + '\n'
+    files['policies.yaml'] = yaml_text(as_list(policies), 'kubectl get networkpolicies -n cni-test (see PROVENANCE.md)')
     files['probes.json'] = json.dumps({'probes': probes}, indent=2) + '\n'
     for name, text in files.items():
         with open(os.path.join(args.out, name), 'w', encoding='utf-8') as handle:
@@ -180,8 +186,8 @@ single-node cluster of `make cluster` (%(versions)s), Cilium installed by Helm w
 (`install_profile: kind`) plus `tests/cluster/cilium-values-local.json`. Nothing was edited by hand.
 
 %(events)d PacketDrop Event(s) in `events.json`, %(flows)d flow line(s) in `flows.jsonl` (Hubble Relay, namespace
-`cni-test`, since the first probe). JSON is valid YAML, so the snapshot files are the JSON that kubectl printed
-(`managedFields` and the last-applied annotation removed).
+`cni-test`, since the first probe). The snapshot files are what `kubectl ... -o json` printed, written as
+YAML (`managedFields` and the last-applied annotation removed).
 
 The commands, in order (kubectl 1.34 with the cluster's kubeconfig):
 
