@@ -135,9 +135,8 @@ def main(argv=None) -> int:
     nginx_ip = kc.run('-n', NAMESPACE, 'get', 'pods', '-l', 'app=nginx', '-o', 'jsonpath={.items[0].status.podIP}').stdout.strip()
     started = datetime.datetime.now(datetime.timezone.utc)
 
-    probes = [probe(kc, 'netshot-resolves-names', 'netshot', ['dig', '+short', '+time=3', '+tries=1',
-                                                             'kube-dns.kube-system.svc.cluster.local'],
-                    'kube-system/coredns', 53, 'UDP', 0)]
+    dig = ['dig', '+short', '+time=3', '+tries=1', 'kube-dns.kube-system.svc.cluster.local']
+    probes = [probe(kc, 'netshot-resolves-names', 'netshot', dig, 'kube-system/coredns', 53, 'UDP', 0)]
     for attempt in range(args.attempts):
         result = probe(kc, 'netshot-to-nginx', 'netshot', ['curl', '-sS', '--max-time', '5', 'http://%s:80/' % nginx_ip],
                        nginx_ip, 80, 'TCP', 28)
