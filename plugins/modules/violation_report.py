@@ -311,8 +311,7 @@ def argument_spec():
 
 def main():
     """Entry point."""
-    module = NetobsModule(argument_spec(), mutually_exclusive=[('expectations', 'expectations_file')],
-                          doing='building the report', kube_error_prefix='cannot read the policy snapshot from the cluster: ')
+    module = NetobsModule(argument_spec(), doing='building the report', kube_error_prefix='cannot read the policy snapshot from the cluster: ')
     params = module.params
 
     def body():

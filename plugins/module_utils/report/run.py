@@ -64,7 +64,12 @@ def read_snapshot(params: Mapping, connect: Callable | None = None) -> PolicySna
 
 
 def read_expectations(params: Mapping) -> list:
-    """The expectations from ``expectations`` or ``expectations_file``."""
+    """The expectations from ``expectations`` or ``expectations_file``.
+
+    Not ``mutually_exclusive`` in the argument spec: Ansible counts an option set to null as given, and a play may
+    override ``expectations_file`` with null to pass ``expectations`` instead (an empty list still counts as given)."""
+    if params.get('expectations') is not None and params.get('expectations_file'):
+        raise ReportError('give expectations or expectations_file, not both')
     try:
         if params.get('expectations_file'):
             return exp.read_expectations_file(params['expectations_file'])

@@ -30,7 +30,7 @@ def run(capsys, monkeypatch, **args):
     ({'snapshot_namespaces': ['a']}, 'snapshot_namespaces only applies with snapshot_live: true'),
     ({'expectations': [{'name': 'x', 'from': 'netshot', 'to': 'world', 'expect': 'deny'}]},
      "invalid expectations: expectations: expectations[0] (x).from: 'netshot' is not a selector"),
-    ({'expectations': [], 'expectations_file': '/nonexistent.yml'}, 'parameters are mutually exclusive: expectations|expectations_file'),
+    ({'expectations': [], 'expectations_file': '/nonexistent.yml'}, 'give expectations or expectations_file, not both'),
     ({'expectations_file': '/nonexistent.yml'}, 'expectations file /nonexistent.yml does not exist'),
     ({'snapshot_src': ['/nonexistent-dir']}, "cannot build the policy snapshot: policy snapshot source '/nonexistent-dir' does not exist"),
     ({'max_evidence': 0}, 'max_evidence must be between 1 and 50'),
