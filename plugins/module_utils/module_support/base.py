@@ -71,7 +71,7 @@ class NetobsModule(AnsibleModule):
                 self.api = kube_client.KubeAPI.from_module(self)
             except kube_client.KubeAPIError as exc:
                 prefix = self.kube_error_prefix if error_prefix is None else error_prefix
-                self.fail_json(**exc.failure(prefix=prefix))
+                self._fail_cleanly(exc.failure(prefix=prefix))
         return self.api
 
     # -- exceptions -> fail_json ---------------------------------------------------------------------------------
@@ -81,16 +81,23 @@ class NetobsModule(AnsibleModule):
             return exc.failure(self.api, prefix=self.kube_error_prefix)
         return None
 
+    def _fail_cleanly(self, failure: dict) -> None:
+        """fail_json for a user error: an empty ``exception`` keeps Ansible from attaching the pending traceback
+        even when tracebacks are captured (ANSIBLE_DISPLAY_TRACEBACK, -vvv)."""
+        failure = dict(failure)
+        failure.setdefault('exception', '')
+        self.fail_json(**failure)
+
     def fail_from_exception(self, exc: BaseException, handlers: Iterable[tuple[type | tuple, Handler]] = ()) -> None:
         """``fail_json`` for ``exc``: the first handler whose class matches, then Kubernetes API errors, then the
         unexpected-error message with the exception type and the traceback in ``exception``."""
         for classes, handler in handlers:
             if isinstance(exc, classes):
                 failure = handler(exc)
-                self.fail_json(**({'msg': failure} if isinstance(failure, str) else failure))
+                self._fail_cleanly({'msg': failure} if isinstance(failure, str) else failure)
         failure = self._kube_failure(exc)
         if failure is not None:
-            self.fail_json(**failure)
+            self._fail_cleanly(failure)
         self.fail_json(msg='unexpected error while %s: %s: %s' % (self.doing, type(exc).__name__, exc),
                        exception=''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
