@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
 
     probes = [probe(kc, 'netshot-resolves-names', 'netshot', ['dig', '+short', '+time=3', '+tries=1',
-                                                             'kube-dns.kube-system.svc.cluster.local'],
+                                                              'kube-dns.kube-system.svc.cluster.local'],
                     'kube-system/coredns', 53, 'UDP', 0)]
     for attempt in range(args.attempts):
         result = probe(kc, 'netshot-to-nginx', 'netshot', ['curl', '-sS', '--max-time', '5', 'http://%s:80/' % nginx_ip],
