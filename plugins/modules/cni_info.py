@@ -116,8 +116,9 @@ def main():
     module = NetobsModule(argument_spec(), doing='detecting the CNI', kube_error_prefix='cannot detect the CNI: ')
 
     def body():
+        kube_client = module.require_kubernetes()
         api = module.kube_api()
-        daemonsets, deployments, installations, notes = cni_detect.gather(api, module.require_kubernetes().KubeAPIError)
+        daemonsets, deployments, installations, notes = cni_detect.gather(api, kube_client.KubeAPIError)
         result = cni_detect.detect(daemonsets, deployments, installations)
         for note in notes:
             module.warn(note)
