@@ -15,7 +15,7 @@ author:
   - netobs.cilium contributors (@netobs)
 description:
   - Reads the C(cilium-config) ConfigMap, the Cilium agent pods (C(k8s-app=cilium)), the C(cilium) ClusterRole and the
-    C(hubble-relay) Deployment and returns named checks, each with C(name), C(status) (V(pass), V(fail) or V(unknown)),
+    C(hubble-relay) Deployment in O(cilium_namespace) and returns named checks, each with C(name), C(status) (V(pass), V(fail) or V(unknown)),
     a one-line C(message) and C(details).
   - "Checks: C(hubble_enabled), C(drop_events_enabled), C(drop_events_interval), C(drop_events_reasons) (must include
     C(policy_denied) and C(policy_deny); honours the version-specific parsing: whitespace-only splitting on 1.16,
@@ -28,10 +28,6 @@ description:
     RV(required_failed).
   - Works offline on saved objects with O(src) (and O(clusterrole_src)).
 options:
-  cilium_namespace:
-    description: Namespace Cilium is installed in.
-    type: str
-    default: kube-system
   configmap_name:
     description: Name of the Cilium agent ConfigMap.
     type: str
@@ -52,7 +48,7 @@ options:
         agent pods; checks whose objects are missing report V(unknown).
     type: path
   clusterrole_src:
-    description: Path to a saved ClusterRole (YAML or JSON) used with O(src).
+    description: Path to a saved ClusterRole (YAML or JSON) used with O(src); requires O(src).
     type: path
   required_checks:
     description:
@@ -65,6 +61,7 @@ extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
   - netobs.cilium.module_attributes.read_only
+  - netobs.cilium.common_options.cilium_namespace
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -175,80 +172,41 @@ api_requests:
   type: int
 """
 
-import copy
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.netobs.cilium.plugins.module_utils.install import config as cilium_config
+from ansible_collections.netobs.cilium.plugins.module_utils.install.config_info import check_installation
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule, message
 
 
 def argument_spec():
     """Module options: kubernetes.core auth options plus ours."""
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
-        cilium_namespace=dict(type='str', default='kube-system'),
+    return arg_specs.build(
+        ('cilium_namespace', 'src'),
         configmap_name=dict(type='str', default='cilium-config'),
         clusterrole_name=dict(type='str', default='cilium'),
         cilium_version=dict(type='str'),
-        src=dict(type='path'),
         clusterrole_src=dict(type='path'),
         required_checks=dict(type='list', elements='str', default=[]),
     )
-    return spec
-
-
-def run(module):
-    """Gather the objects, evaluate, return the result dict."""
-    params = module.params
-    namespace = params['cilium_namespace']
-    requests = 0
-    if params['src']:
-        try:
-            inputs = cilium_config.gather_offline(params['src'], params['configmap_name'], params['clusterrole_src'],
-                                                  params['clusterrole_name'])
-        except cilium_config.CiliumConfigError as exc:
-            module.fail_json(msg='cannot use src: %s' % exc)
-        source = params['src']
-    else:
-        if params['clusterrole_src']:
-            module.fail_json(msg='clusterrole_src is only used together with src (offline mode); remove it or add src')
-        # imported here: the kubernetes client takes ~0.4s to import and offline runs do not need it
-        from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import HAS_KUBERNETES, KubeAPI, KubeAPIError
-        if not HAS_KUBERNETES:
-            module.fail_json(msg=missing_required_lib('kubernetes'))
-        try:
-            api = KubeAPI.from_module(module)
-        except KubeAPIError as exc:
-            module.fail_json(**exc.failure())
-        try:
-            inputs = cilium_config.gather_live(api, namespace, params['configmap_name'], params['clusterrole_name'], KubeAPIError)
-        except KubeAPIError as exc:
-            module.fail_json(**exc.failure(api, prefix='cannot check the Cilium configuration: '))
-        requests = api.request_count
-        source = 'cluster'
-    configmap = inputs.get('configmap')
-    version, version_source = cilium_config.detect_version(configmap if isinstance(configmap, dict) else None,
-                                                           inputs.get('pods'), params['cilium_version'])
-    checks = cilium_config.evaluate(
-        configmap, version=version, clusterrole=inputs.get('clusterrole'), clusterrole_error=inputs.get('clusterrole_error'),
-        relay=inputs.get('relay'), relay_error=inputs.get('relay_error'), pods=inputs.get('pods'),
-        pods_error=inputs.get('pods_error'), namespace=namespace, configmap_error=inputs.get('configmap_error'),
-        clusterrole_name=params['clusterrole_name'])
-    summary = cilium_config.summarise(checks, params['required_checks'])
-    for warning in summary.pop('warnings'):
-        module.warn(warning)
-    if summary['unknown_required']:
-        module.warn('required_checks has unknown names %s; known: %s' % (', '.join(summary['unknown_required']),
-                                                                         ', '.join(cilium_config.CHECK_NAMES)))
-    return dict(changed=False, checks=checks, version=version, version_source=version_source,
-                config=cilium_config.relevant_config(configmap), source=source, api_requests=requests, **summary)
 
 
 def main():
     """Entry point."""
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.exit_json(**run(module))
+    module = NetobsModule(argument_spec(), required_by={'clusterrole_src': 'src'}, doing='checking the Cilium configuration',
+                          kube_error_prefix='cannot check the Cilium configuration: ')
+    params = module.params
+
+    def body():
+        result, warnings = check_installation(
+            src=params['src'], clusterrole_src=params['clusterrole_src'], namespace=params['cilium_namespace'],
+            configmap_name=params['configmap_name'], clusterrole_name=params['clusterrole_name'],
+            cilium_version=params['cilium_version'], required_checks=params['required_checks'],
+            connect=lambda: module.kube_api(error_prefix=''))
+        for warning in warnings:
+            module.warn(warning)
+        return result
+
+    module.run(body, (cilium_config.CiliumConfigError, message()))
 
 
 if __name__ == '__main__':

@@ -101,29 +101,30 @@ api_requests:
   type: int
 """
 
-import copy
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.netobs.cilium.plugins.module_utils.install import cni_detect
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import HAS_KUBERNETES, KubeAPI, KubeAPIError
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule
+
+
+def argument_spec():
+    """Module options: the kubernetes.core connection options only."""
+    return arg_specs.build()
 
 
 def main():
     """Entry point."""
-    module = AnsibleModule(argument_spec=copy.deepcopy(AUTH_ARG_SPEC), supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'))
-    try:
-        api = KubeAPI.from_module(module)
-        daemonsets, deployments, installations, notes = cni_detect.gather(api, KubeAPIError)
-    except KubeAPIError as exc:
-        module.fail_json(**exc.failure(prefix='cannot detect the CNI: '))
-    result = cni_detect.detect(daemonsets, deployments, installations)
-    for note in notes:
-        module.warn(note)
-    module.exit_json(changed=False, notes=notes, api_requests=api.request_count, **result)
+    module = NetobsModule(argument_spec(), doing='detecting the CNI', kube_error_prefix='cannot detect the CNI: ')
+
+    def body():
+        kube_client = module.require_kubernetes()
+        api = module.kube_api()
+        daemonsets, deployments, installations, notes = cni_detect.gather(api, kube_client.KubeAPIError)
+        result = cni_detect.detect(daemonsets, deployments, installations)
+        for note in notes:
+            module.warn(note)
+        return dict(changed=False, notes=notes, api_requests=api.request_count, **result)
+
+    module.run(body)
 
 
 if __name__ == '__main__':

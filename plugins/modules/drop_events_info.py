@@ -30,20 +30,6 @@ requirements:
   - kubernetes >= 24.2.0 (Python client; not needed with O(src))
   - PyYAML (only to read YAML files with O(src))
 options:
-  namespaces:
-    description:
-      - Only Events about pods in these namespaces. One namespaced request per namespace is made, so a
-        namespaced Role is enough.
-      - Default is all namespaces (cluster-wide C(list) permission needed).
-    type: list
-    elements: str
-  since:
-    description:
-      - Only Events last seen at or after this time.
-      - A duration before now (V(15m), V(1h30m), V(90s), V(2d); units C(w d h m s ms)) or an RFC 3339
-        timestamp (V(2025-05-31T05:24:48Z)).
-      - With O(src), durations also count back from the current time.
-    type: str
   reasons:
     description:
       - Only drops with these drop reasons (case-insensitive Cilium drop reason names such as
@@ -80,24 +66,6 @@ options:
       - Items that are not Kubernetes Events (Hubble flows, table text) are counted in RV(coverage.not_understood).
         A src without any Event object fails the task unless O(allow_empty=true).
     type: path
-  allow_empty:
-    description:
-      - Accept a O(src) that holds no Kubernetes Event at all (an empty capture) instead of failing. The result then has
-        RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as incomplete, never as a plain pass.
-    type: bool
-    default: false
-  max_drops:
-    description:
-      - Maximum number of individual drops returned in RV(drops) (aggregates always cover every drop).
-      - V(0) returns all drops.
-    type: int
-    default: 100
-  max_violations:
-    description:
-      - Maximum number of violations returned in RV(violations), largest first (RV(violations_total) counts all).
-      - V(0) returns all violations.
-    type: int
-    default: 100
   wait_for:
     description:
       - Wait until enough matching drops have been seen, then return; fail when O(wait_for.timeout) passes first.
@@ -160,10 +128,17 @@ extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
   - netobs.cilium.module_attributes.read_only
+  - netobs.cilium.common_options.namespaces
+  - netobs.cilium.common_options.since
+  - netobs.cilium.common_options.allow_empty
+  - netobs.cilium.common_options.max_drops
+  - netobs.cilium.common_options.max_violations
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 notes:
+  - With O(namespaces), one namespaced list request is made per namespace, so a namespaced Role is enough; without it
+    the list is cluster-wide (cluster-wide C(list) permission needed).
   - Cilium writes these Events only when the agent runs with C(hubble-drop-events=true)
     (Helm C(hubble.dropEventEmitter.enabled=true), Cilium >= 1.16) and the drop reason is in
     C(hubble.dropEventEmitter.reasons) (default C(auth_required), C(policy_denied); add C(policy_deny) for explicit deny rules).
@@ -387,28 +362,18 @@ api_requests:
   sample: 1
 """
 
-import copy
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
-        namespaces=dict(type='list', elements='str'),
-        since=dict(type='str'),
+    """Module options: kubernetes.core auth options, the shared options, ours."""
+    return arg_specs.build(
+        ('namespaces', 'since', 'src', 'allow_empty', 'max_drops', 'max_violations'),
         reasons=dict(type='list', elements='str'),
         api=dict(type='str', default='auto', choices=['auto', 'core/v1', 'events.k8s.io/v1']),
         page_size=dict(type='int', default=500),
-        src=dict(type='path'),
-        allow_empty=dict(type='bool', default=False),
-        max_drops=dict(type='int', default=100),
-        max_violations=dict(type='int', default=100),
         timeout=dict(type='int', default=drop_events.DEFAULT_TIMEOUT),
         wait_for=dict(
             type='dict',
@@ -427,12 +392,11 @@ def argument_spec():
             ),
         ),
     )
-    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[('src', 'wait_for')])
+    """Entry point."""
+    module = NetobsModule(argument_spec(), mutually_exclusive=[('src', 'wait_for')], doing='collecting PacketDrop events')
     params = module.params
     options = dict(
         namespaces=params['namespaces'],
@@ -447,27 +411,20 @@ def main():
     )
     if not params['src']:
         options['timeout'] = params['timeout']
-    api = None
-    if not params['src']:
-        if not kube_api.HAS_KUBERNETES:
-            module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
-    try:
+        module.require_kubernetes()
+
+    def body():
         drop_events.DropEventsCollector(**options)  # bad options fail here, before connecting
-        if not params['src']:
-            api = kube_api.KubeAPI.from_module(module)
+        api = None if params['src'] else module.kube_api()
         result, collector = drop_events.collect(api=api, src=params['src'], **options)
-    except drop_events.DropEventsError as exc:
-        module.fail_json(msg=str(exc), changed=False, **exc.result)
-    except kube_api.KubeAPIError as exc:
-        module.fail_json(**exc.failure(api))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg='Unexpected error while collecting PacketDrop events: %s' % exc, exception=traceback.format_exc())
-    for warning in collector.warnings:
-        module.warn(warning)
-    ttl_warning = result['coverage'].get('ttl_warning')
-    if ttl_warning and params['since']:
-        module.warn(ttl_warning)
-    module.exit_json(changed=False, **result)
+        for warning in collector.warnings:
+            module.warn(warning)
+        ttl_warning = result['coverage'].get('ttl_warning')
+        if ttl_warning and params['since']:
+            module.warn(ttl_warning)
+        return dict(changed=False, **result)
+
+    module.run(body, (drop_events.DropEventsError, lambda exc: dict(msg=str(exc), changed=False, **exc.result)))
 
 
 if __name__ == '__main__':

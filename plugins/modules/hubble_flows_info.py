@@ -48,10 +48,6 @@ options:
         Kubernetes API. The task fails with a clear message when the Service does not exist (Relay not enabled).
     type: str
     default: auto
-  cilium_namespace:
-    description: Namespace where Cilium (agents, Hubble Relay) runs.
-    type: str
-    default: kube-system
   relay_tls:
     description:
       - Connect to Relay with TLS (Helm C(hubble.relay.tls.server.enabled=true); the Service then listens on 443).
@@ -94,13 +90,6 @@ options:
       - Lines that are not Hubble records (compact C(hubble observe) text, Events, garbage) are counted in RV(malformed) and
         RV(coverage.not_understood). A src without any Hubble record fails the task unless O(allow_empty=true).
     type: path
-  allow_empty:
-    description:
-      - With O(transport=file), accept a O(src) that holds no Hubble record at all (an empty capture) instead of failing.
-        The result then has RV(coverage.empty=true) and M(netobs.cilium.violation_report) reports the evidence as
-        incomplete, never as a plain pass.
-    type: bool
-    default: false
   verdicts:
     description:
       - Flow verdicts to collect (case-insensitive) - V(DROPPED), V(AUDIT) (policy audit mode, would have been dropped),
@@ -109,12 +98,6 @@ options:
     type: list
     elements: str
     default: [DROPPED]
-  namespaces:
-    description:
-      - Only flows whose source B(or) destination pod is in one of these namespaces (sent as two filters,
-        C(source_pod) and C(destination_pod) C(ns/) prefixes, like C(hubble observe --namespace)).
-    type: list
-    elements: str
   from_pods:
     description:
       - Only flows from these pods, as C(namespace/pod-name-prefix) (V(cni-test/netshot)), C(namespace/) (whole
@@ -143,13 +126,10 @@ options:
         (no allow rule), V(POLICY_DENY) (explicit deny rule), V(AUTH_REQUIRED).
     type: list
     elements: str
-  since:
-    description:
-      - Only flows at or after this time - a duration before now (V(15m), V(1h30m), V(90s)) or an RFC 3339 timestamp.
-      - Without O(since) and O(last), everything still in the ring buffers is read.
-    type: str
   until:
-    description: Only flows at or before this time (same forms as O(since)). Not with O(follow_for).
+    description:
+      - Only flows at or before this time (same forms as O(since)). Not with O(follow_for).
+      - Without O(since), O(until) and O(last), everything still in the ring buffers is read.
     type: str
   last:
     description:
@@ -161,11 +141,6 @@ options:
       - Relay streams them live; with O(transport=exec) the module waits, then reads the window from every agent
         (flows overwritten meanwhile in a busy ring buffer show up as RV(lost_events)).
     type: float
-  max_drops:
-    description:
-      - Maximum number of individual drops returned in RV(drops) (violations always cover every drop). V(0) returns all.
-    type: int
-    default: 100
   timeout:
     description:
       - Seconds the whole live call may take (plus O(follow_for)), covering Kubernetes API requests (Relay Service lookup,
@@ -179,10 +154,17 @@ extends_documentation_fragment:
   # ours first: earlier fragments win when attribute values are merged
   - netobs.cilium.module_attributes
   - netobs.cilium.module_attributes.read_only
+  - netobs.cilium.common_options.cilium_namespace
+  - netobs.cilium.common_options.namespaces
+  - netobs.cilium.common_options.since
+  - netobs.cilium.common_options.allow_empty
+  - netobs.cilium.common_options.max_drops
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 notes:
+  - O(namespaces) is sent as two filters, C(source_pod) and C(destination_pod) C(ns/) prefixes, like
+    C(hubble observe --namespace).
   - Kubernetes API connection options (O(kubeconfig), O(context), O(host), O(api_key), O(ca_cert), O(client_cert),
     O(client_key), O(validate_certs), ... and the C(K8S_AUTH_*) variables) are only used for O(relay_address=auto) and
     O(transport=exec). The Relay TLS options are the C(relay_*) ones.
@@ -412,52 +394,50 @@ api_requests:
   type: int
 """
 
-import copy
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    """Module options: kubernetes.core auth options, the shared options, ours."""
+    return arg_specs.build(
+        ('cilium_namespace', 'src', 'allow_empty', 'namespaces', 'since', 'max_drops'),
         transport=dict(type='str', choices=['relay', 'exec', 'file']),
         relay_address=dict(type='str', default='auto'),
-        cilium_namespace=dict(type='str', default='kube-system'),
         relay_tls=dict(type='bool', default=False),
         relay_ca_cert=dict(type='path'),
         relay_client_cert=dict(type='path'),
         relay_client_key=dict(type='path', no_log=False),
         relay_server_name=dict(type='str', aliases=['server_name']),
         relay_validate_certs=dict(type='bool', default=True),
-        src=dict(type='path'),
-        allow_empty=dict(type='bool', default=False),
         verdicts=dict(type='list', elements='str', default=['DROPPED']),
-        namespaces=dict(type='list', elements='str'),
         from_pods=dict(type='list', elements='str'),
         to_pods=dict(type='list', elements='str'),
         from_labels=dict(type='list', elements='str'),
         to_labels=dict(type='list', elements='str'),
         drop_reasons=dict(type='list', elements='str'),
-        since=dict(type='str'),
         until=dict(type='str'),
         last=dict(type='int'),
         follow_for=dict(type='float'),
-        max_drops=dict(type='int', default=100),
         timeout=dict(type='int', default=30),
     )
-    return spec
+
+
+def _hubble_failure(module):
+    def failure(exc):
+        extra = {'api_requests': module.api.request_count} if module.api is not None else {}
+        if exc.code:
+            extra['grpc_status'] = exc.code
+        return dict(msg=str(exc), **extra)
+    return failure
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=[('transport', 'file', ('src',))],
-                           required_together=[('relay_client_cert', 'relay_client_key')])
+    """Entry point."""
+    module = NetobsModule(argument_spec(), required_if=[('transport', 'file', ('src',))],
+                          required_together=[('relay_client_cert', 'relay_client_key')], doing='collecting Hubble flows')
     params = module.params
     transport = params['transport'] or ('file' if params['src'] else 'relay')
     if params['src'] and transport != 'file':
@@ -466,38 +446,28 @@ def main():
     uses_api = transport == 'exec' or (transport == 'relay' and params['relay_address'] == 'auto')
     if transport == 'relay':
         missing = hubble_relay.missing_libraries()
-        if missing:
-            module.fail_json(msg=missing_required_lib(' and '.join(missing)),
-                             exception=hubble_relay.GRPC_IMPORT_ERROR or hubble_relay.pb.PROTOBUF_IMPORT_ERROR)
-    if uses_api and not kube_api.HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
-    api = None
-    try:
+        module.require(' and '.join(missing), not missing, hubble_relay.GRPC_IMPORT_ERROR or hubble_relay.pb.PROTOBUF_IMPORT_ERROR)
+    if uses_api:
+        module.require_kubernetes()
+
+    def body():
         tls = None
         if transport == 'relay':
             tls = hubble_relay.TLSOptions(enabled=params['relay_tls'], ca_cert=params['relay_ca_cert'],
                                           client_cert=params['relay_client_cert'], client_key=params['relay_client_key'],
                                           server_name=params['relay_server_name'], validate_certs=params['relay_validate_certs'])
-        if uses_api:
-            api = kube_api.KubeAPI.from_module(module)
+        api = module.kube_api() if uses_api else None
         result, collection = hubble_transports.collect(
             transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],
             from_labels=params['from_labels'], to_labels=params['to_labels'], drop_reasons=params['drop_reasons'],
             since=params['since'], until=params['until'], last=params['last'], follow_for=params['follow_for'])
-    except hubble_relay.HubbleError as exc:
-        extra = {'api_requests': api.request_count} if api is not None else {}
-        if exc.code:
-            extra['grpc_status'] = exc.code
-        module.fail_json(msg=str(exc), **extra)
-    except kube_api.KubeAPIError as exc:
-        module.fail_json(**exc.failure(api))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg='Unexpected error while collecting Hubble flows: %s' % exc, exception=traceback.format_exc())
-    for warning in collection.warnings:
-        module.warn(warning)
-    module.exit_json(changed=False, **result)
+        for warning in collection.warnings:
+            module.warn(warning)
+        return dict(changed=False, **result)
+
+    module.run(body, (hubble_relay.HubbleError, _hubble_failure(module)))
 
 
 if __name__ == '__main__':

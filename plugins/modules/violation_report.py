@@ -65,7 +65,8 @@ options:
   expectations:
     description:
       - Expectations as a list of entries (C(name), C(from), C(to), C(port), C(protocol), C(expect), C(controls),
-        C(description)); see C(docs/expectations.md). Mutually exclusive with O(expectations_file).
+        C(description)); see C(docs/expectations.md).
+      - Mutually exclusive with O(expectations_file).
     type: list
     elements: dict
   expectations_file:
@@ -274,21 +275,15 @@ coverage_notes:
   elements: str
 """
 
-import copy
-import os
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
+from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule, message
 from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
-from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot, SnapshotError
+from ansible_collections.netobs.cilium.plugins.module_utils.report import run as report_run
 
 
 def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
+    """Module options: kubernetes.core auth options (for snapshot_live) plus ours."""
+    return arg_specs.build(
         evidence=dict(type='list', elements='dict', default=[]),
         snapshot=dict(type='dict'),
         snapshot_src=dict(type='list', elements='path'),
@@ -312,176 +307,26 @@ def argument_spec():
         rollup_failed=dict(type='list', elements='dict', options=dict(
             cluster=dict(type='str', required=True), error=dict(type='str'), report=dict(type='path'))),
     )
-    return spec
-
-
-def _live_snapshot(module, params):
-    from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api  # slow import: only for live snapshots
-    if not kube_api.HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=repr(kube_api.KUBERNETES_IMPORT_ERROR))
-    try:
-        api = kube_api.KubeAPI.from_module(module)
-        return PolicySnapshot.from_api(api, namespaces=params['snapshot_namespaces'], cluster_name=params['cluster'])
-    except SnapshotError as exc:
-        module.fail_json(msg='cannot read the policy snapshot from the cluster: %s' % exc)
-    except kube_api.KubeAPIError as exc:
-        module.fail_json(**exc.failure(prefix='cannot read the policy snapshot from the cluster: '))
-    return None
-
-
-def _snapshot(module, params):
-    given = [name for name in ('snapshot', 'snapshot_src') if params[name]] + (['snapshot_live'] if params['snapshot_live'] else [])
-    if len(given) > 1:
-        module.fail_json(msg='give only one of snapshot, snapshot_src and snapshot_live (got %s)' % ', '.join(given))
-    if params['snapshot_namespaces'] and not params['snapshot_live']:
-        module.fail_json(msg='snapshot_namespaces only applies with snapshot_live: true')
-    if params['snapshot_live']:
-        return _live_snapshot(module, params)
-    try:
-        if params['snapshot'] is not None:
-            data = params['snapshot']
-            if 'kind' not in data and 'items' not in data:
-                data = [value for value in data.values() if isinstance(value, (list, dict))]
-            return PolicySnapshot.from_objects(data, source='parameter', cluster_name=params['cluster'])
-        if params['snapshot_src']:
-            return PolicySnapshot.from_files(params['snapshot_src'], cluster_name=params['cluster'])
-    except SnapshotError as exc:
-        module.fail_json(msg='cannot build the policy snapshot: %s' % exc)
-    return None
-
-
-def _expectations(module, params):
-    if params['expectations'] is not None and params['expectations_file']:
-        module.fail_json(msg='give expectations or expectations_file, not both')
-    try:
-        if params['expectations_file']:
-            return exp.read_expectations_file(params['expectations_file'])
-        return exp.load_expectations(params['expectations'] or [], source='expectations')
-    except exp.ExpectationError as exc:
-        module.fail_json(msg='invalid expectations: %s' % exc)
-    return []
-
-
-def _baseline(module, path):
-    if not path:
-        return None
-    if not os.path.exists(path):
-        module.warn('baseline %s does not exist (first run?): the report has no baseline diff' % path)
-        return None
-    try:
-        return report_model.load_report(path)
-    except report_model.ReportError as exc:
-        module.fail_json(msg='invalid baseline: %s' % exc)
-    return None
-
-
-def _finish(module, report, params, basename, formats):
-    dest = params['dest']
-    plan = report_model.plan_outputs(report, dest, basename, formats)
-    would_write = [item['path'] for item in plan if item['changed']]
-    written = []
-    if not module.check_mode:
-        for item in plan:
-            if item['changed']:
-                report_model.write_atomic(item['path'], item['content'])
-                written.append(item['path'])
-    return {
-        'changed': bool(would_write),
-        'reports': {item['format']: item['path'] for item in plan},
-        'written': written,
-        'would_write': would_write,
-        'content_hash': report['content_hash'],
-    }
-
-
-def run_rollup(module, params):
-    forbidden = [name for name in ('snapshot', 'snapshot_src', 'expectations', 'expectations_file', 'probes', 'baseline')
-                 if params[name]] + (['evidence'] if params['evidence'] else []) + (['snapshot_live'] if params['snapshot_live'] else [])
-    if forbidden:
-        module.fail_json(msg='rollup reads finished JSON reports; remove %s (or run the reports first, then the roll-up)' % ', '.join(forbidden))
-    formats = [fmt for fmt in params['formats'] if fmt in report_model.FLEET_FORMATS]
-    if not formats:
-        module.fail_json(msg='a roll-up is written as json, markdown or html; formats has none of them')
-    try:
-        rollup = report_model.build_rollup(params['rollup'] or [], did_not_report=params['rollup_failed'] or [])
-    except report_model.ReportError as exc:
-        module.fail_json(msg='cannot build the roll-up: %s' % exc)
-    result = _finish(module, rollup, params, params['basename'] or 'fleet', formats)
-    summary = rollup['summary']
-    failing = [{'type': 'cluster', 'name': c['cluster'], 'verdict': c['verdict'], 'category': 'did_not_report' if c.get('error') else None,
-                'controls': [], 'explanation': ('did not report: %s' % c['error']) if c.get('error')
-                else '%s failing finding(s), %s unexpected' % (c['failing'], c['unexpected'])}
-               for c in rollup['clusters'] if c['verdict'] != exp.PASS]
-    missing = sum(1 for c in rollup['clusters'] if c.get('error'))
-    result.update(verdict=exp.FAIL if summary['failed'] else exp.PASS, summary=summary,
-                  findings=failing[:params['max_findings']], findings_truncated=len(failing) > params['max_findings'],
-                  coverage_notes=[])
-    # A cluster that did not report cannot show that nothing unexpected happened there: it fails fail_on=unexpected too.
-    fail = (params['fail_on'] == 'any' and summary['failed']) or (params['fail_on'] == 'unexpected' and (summary['unexpected'] or missing))
-    if fail:
-        module.fail_json(msg='fleet roll-up: %d of %d cluster(s) failed, %d unexpected finding(s); see %s'
-                         % (summary['failed'], summary['clusters'], summary['unexpected'], ', '.join(result['reports'].values())), **result)
-    module.exit_json(**result)
-
-
-def run_report(module, params):
-    if not 1 <= params['max_evidence'] <= 50:
-        module.fail_json(msg='max_evidence must be between 1 and 50, got %d' % params['max_evidence'])
-    if params['max_findings'] < 0:
-        module.fail_json(msg='max_findings must be 0 or more')
-    expectations = _expectations(module, params)
-    baseline = _baseline(module, params['baseline'])
-    snapshot = _snapshot(module, params)
-    options = {
-        'emitter_interval': params['emitter_interval'],
-        'event_ttl': params['event_ttl'], 'max_evidence': params['max_evidence'],
-        'expectations_file': params['expectations_file'], 'expectations': len(expectations), 'baseline': params['baseline'],
-        'snapshot': 'live' if params['snapshot_live'] else ('files' if params['snapshot_src'] else ('parameter' if params['snapshot'] else None)),
-        'other_drops': params['other_drops'],
-    }
-    try:
-        report = report_model.build_report(
-            cluster=params['cluster'], evidence=params['evidence'], snapshot=snapshot, expectations=expectations,
-            probes=params['probes'] or [], baseline=baseline, baseline_source=params['baseline'], options=options,
-            emitter_interval=params['emitter_interval'], event_ttl=params['event_ttl'], max_evidence=params['max_evidence'],
-            other_drops=params['other_drops'])
-    except report_model.ReportError as exc:
-        module.fail_json(msg=str(exc))
-    basename = params['basename'] or 'compliance'
-    own_json = report_model.output_paths(params['dest'], basename, ['json'])['json']
-    if baseline is not None and os.path.abspath(params['baseline']) == os.path.abspath(own_json) and report_model.same_evidence(report, baseline):
-        # Compared with itself: nothing changed since the previous run, so the previous report stays as it is.
-        report = baseline
-    result = _finish(module, report, params, basename, params['formats'])
-    findings, truncated = report_model.findings(report, params['max_findings'])
-    summary = report['summary']
-    result.update(verdict=summary['verdict'], summary=summary, findings=findings, findings_truncated=truncated,
-                  coverage_notes=report['coverage']['notes'])
-    if report_model.should_fail(summary, params['fail_on']):
-        expectations_summary = summary['expectations']
-        module.fail_json(
-            msg='compliance check failed for cluster %s (fail_on=%s): %d unexpected, %d failing - %d outage risk(s), %d unexpected '
-                'allow(s), %d unreviewed violation(s), %d unproven control(s), %d other drop(s) (not policy verdicts, %s). Reports: %s'
-                % (params['cluster'], params['fail_on'], summary['unexpected'], summary['failing'], expectations_summary['outage_risk'],
-                   expectations_summary['unexpected_allow'], summary['violations']['unreviewed'], expectations_summary['control_unproven'],
-                   summary['other_drops']['total'], 'counted as failures' if summary['other_drops']['fail'] else 'not judged',
-                   ', '.join(result['reports'].values())),
-            **result)
-    module.exit_json(**result)
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    """Entry point."""
+    module = NetobsModule(argument_spec(), doing='building the report', kube_error_prefix='cannot read the policy snapshot from the cluster: ')
     params = module.params
-    try:
-        if params['rollup'] or params['rollup_failed']:
-            run_rollup(module, params)
+
+    def body():
+        if report_run.is_rollup(params):
+            outcome = report_run.run_rollup(params, check_mode=module.check_mode)
         else:
-            run_report(module, params)
-    except OSError as exc:
-        module.fail_json(msg='cannot write the reports to %s: %s' % (params['dest'], exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg='unexpected error while building the report: %s' % exc, exception=traceback.format_exc())
+            outcome = report_run.run_report(params, connect=module.kube_api, check_mode=module.check_mode, warn=module.warn)
+        for warning in outcome.warnings:
+            module.warn(warning)
+        if outcome.failure:
+            module.fail_json(msg=outcome.failure, **outcome.result)
+        return outcome.result
+
+    module.run(body, (report_model.ReportError, message()),
+               (OSError, lambda exc: 'cannot write the reports to %s: %s' % (params['dest'], exc)))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,8 @@ named by their path under ``plugins/`` (``module_utils/k8s/client.py``). The che
 * no import cycle between files, nor between packages (``module_utils/<package>/``);
 * no upward import along ``ORDER`` (lowest first); ``install`` is a separate path that may use ``_common`` and
   ``k8s`` only, and no layer imports ``install``; nothing in module_utils imports ``plugins/modules``;
+* ``module_support`` (the module base and shared argument specs) is the top layer: it may import every package,
+  and only ``plugins/modules`` import it;
 * ``sources`` do not aggregate: they must not import ``evidence/aggregation.py`` (``KNOWN_DEBT`` lists the edges
   that still do; an entry that no longer exists fails too, so the list cannot go stale);
 * the table in docs/architecture.md names every package, only paths that exist, and the same order.
@@ -26,6 +28,7 @@ PLUGINS = os.path.join(ROOT, 'plugins')
 PREFIX = 'ansible_collections.netobs.cilium.plugins.'
 ORDER = ('_common', 'k8s', 'evidence', 'sources', 'attribution', 'verdicts', 'report')
 SEPARATE = {'install': frozenset(('_common', 'k8s'))}
+TOP = 'module_support'  # the adapter layer under plugins/modules: imports any package, imported by plugins/modules only
 AGGREGATION = 'module_utils/evidence/aggregation.py'
 # Sources still aggregate what they read (issue 12): these edges are the debt to pay off, each one an import of
 # evidence/aggregation.py from a source. Remove an entry when its import is gone (the test fails until then).
@@ -152,6 +155,10 @@ def edge_problem(source: str, target: str) -> str | None:
         return 'module_utils must not import plugins/modules'
     if src == 'modules' or src == dst:
         return None
+    if dst == TOP:
+        return f'only plugins/modules import {TOP} (the top layer)'
+    if src == TOP:
+        return None
     if '(top level)' in (src, dst):
         return 'every module_utils file belongs in a package (plugins/module_utils/<package>/)'
     if src in SEPARATE:
@@ -222,6 +229,8 @@ MODEL = 'module_utils/evidence/model.py'
     ({(BUILD, 'modules/violation_report.py')}, 'module_utils must not import plugins/modules'),
     ({('module_utils/sources/hubble/relay.py', AGGREGATION)}, 'sources must not aggregate'),
     ({('module_utils/flat.py', MODEL)}, 'every module_utils file belongs in a package'),
+    ({(BUILD, 'module_utils/module_support/base.py')}, 'only plugins/modules import module_support (the top layer)'),
+    ({('module_utils/install/config.py', 'module_utils/module_support/arg_specs.py')}, 'only plugins/modules import module_support'),
     ({('module_utils/report/html.py', BUILD), (BUILD, 'module_utils/report/html.py')},
      f'import cycle between files: {BUILD} -> module_utils/report/html.py; module_utils/report/html.py -> {BUILD}'),
 ])
@@ -247,7 +256,10 @@ def test_a_stale_known_debt_entry_fails():
 
 def test_a_clean_synthetic_graph_passes():
     assert not layering_problems({(BUILD, MODEL), ('modules/violation_report.py', BUILD),
-                                  ('module_utils/install/config.py', 'module_utils/k8s/client.py')}, known_debt=frozenset())
+                                  ('module_utils/install/config.py', 'module_utils/k8s/client.py'),
+                                  ('modules/violation_report.py', 'module_utils/module_support/base.py'),
+                                  ('module_utils/module_support/base.py', 'module_utils/k8s/client.py'),
+                                  ('module_utils/module_support/base.py', 'module_utils/install/config.py')}, known_debt=frozenset())
 
 
 # -- docs/architecture.md --------------------------------------------------------------------------------------
@@ -271,7 +283,7 @@ def test_architecture_table_names_every_package_and_only_existing_paths():
     packages = sorted(name for name in os.listdir(os.path.join(PLUGINS, 'module_utils'))
                       if os.path.isfile(os.path.join(PLUGINS, 'module_utils', name, '__init__.py')))
     assert sorted(table) == packages
-    assert sorted(table) == sorted(ORDER + tuple(SEPARATE))
+    assert sorted(table) == sorted(ORDER + tuple(SEPARATE) + (TOP,))
     for package, paths in table.items():
         assert paths, f'{package} has no path in the "where" column'
         for path in paths:
@@ -283,3 +295,4 @@ def test_architecture_states_the_order_the_test_enforces():
     with open(os.path.join(ROOT, 'docs', 'architecture.md'), encoding='utf-8') as handle:
         text = ' '.join(handle.read().split())
     assert ' < '.join(f'`{package}`' for package in ORDER) in text
+    assert f'`{TOP}` is the top layer' in text
