@@ -395,6 +395,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 
 
 def argument_spec():
@@ -455,7 +456,7 @@ def main():
         drop_events.DropEventsCollector(**options)  # bad options fail here, before connecting
         if not params['src']:
             api = kube_api.KubeAPI.from_module(module)
-        result, collector = drop_events.collect(api=api, src=params['src'], **options)
+        result, collector = pipeline.drop_events(api=api, src=params['src'], **options)
     except drop_events.DropEventsError as exc:
         module.fail_json(msg=str(exc), changed=False, **exc.result)
     except kube_api.KubeAPIError as exc:

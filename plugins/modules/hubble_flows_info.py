@@ -419,8 +419,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s import client as kube_api
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 
 
 def argument_spec():
@@ -480,7 +480,7 @@ def main():
                                           server_name=params['relay_server_name'], validate_certs=params['relay_validate_certs'])
         if uses_api:
             api = kube_api.KubeAPI.from_module(module)
-        result, collection = hubble_transports.collect(
+        result, collection = pipeline.hubble_flows(
             transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],

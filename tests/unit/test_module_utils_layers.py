@@ -8,8 +8,8 @@ named by their path under ``plugins/`` (``module_utils/k8s/client.py``). The che
 * no import cycle between files, nor between packages (``module_utils/<package>/``);
 * no upward import along ``ORDER`` (lowest first); ``install`` is a separate path that may use ``_common`` and
   ``k8s`` only, and no layer imports ``install``; nothing in module_utils imports ``plugins/modules``;
-* ``sources`` do not aggregate: they must not import ``evidence/aggregation.py`` (``KNOWN_DEBT`` lists the edges
-  that still do; an entry that no longer exists fails too, so the list cannot go stale);
+* ``sources`` do not aggregate: they must not import ``evidence/aggregation.py`` (``KNOWN_DEBT`` is empty and must
+  stay so; an entry that no longer exists fails too, so the list cannot go stale);
 * the table in docs/architecture.md names every package, only paths that exist, and the same order.
 """
 
@@ -27,13 +27,8 @@ PREFIX = 'ansible_collections.netobs.cilium.plugins.'
 ORDER = ('_common', 'k8s', 'evidence', 'sources', 'attribution', 'verdicts', 'report')
 SEPARATE = {'install': frozenset(('_common', 'k8s'))}
 AGGREGATION = 'module_utils/evidence/aggregation.py'
-# Sources still aggregate what they read (issue 12): these edges are the debt to pay off, each one an import of
-# evidence/aggregation.py from a source. Remove an entry when its import is gone (the test fails until then).
-KNOWN_DEBT = frozenset((
-    ('module_utils/sources/events/collector.py', AGGREGATION),
-    ('module_utils/sources/hubble/capture.py', AGGREGATION),
-    ('module_utils/sources/hubble/transports.py', AGGREGATION),
-))
+# Sources never aggregate (issue 12): no edge from sources to evidence/aggregation.py is tolerated.
+KNOWN_DEBT: frozenset = frozenset()
 
 
 # -- the import graph ------------------------------------------------------------------------------------------
@@ -198,6 +193,7 @@ def test_the_import_graph_is_read():
 
 
 def test_module_utils_follows_the_layers_without_cycles():
+    assert not KNOWN_DEBT, 'sources never aggregate: no import of evidence/aggregation.py from sources is tolerated'
     problems = layering_problems(import_edges())
     assert not problems, 'the imports break the layers of docs/architecture.md:\n' + '\n'.join(problems)
 

@@ -8,8 +8,8 @@ Cilium reports one denied packet twice: a policy-verdict flow (monitor event typ
 corroborating evidence (``count_by_kind.policy_verdict``) and never add to the count. Only a violation seen through
 policy-verdict flows alone (drop notifications disabled or filtered out) counts those, as they are its only evidence.
 PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid) only adds the increase of its count.
-The last count of every Event is kept exactly for ``MAX_TRACKED_EVENTS`` Events, then in a fixed-size hashed table
-(``EventTable``) that can only under-count; ``stats.events_approximate`` says so. A violation's ``count`` is the
+The last count of every Event is kept exactly for ``model.MAX_TRACKED_EVENTS`` Events, then in a fixed-size hashed table
+(``model.EventTable``) that can only under-count; ``stats.events_approximate`` says so. A violation's ``count`` is the
 larger of its flow (packet) count and its Event count: both are lower bounds of the drops.
 """
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import functools
 import re
-from array import array
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, EventTable, parse_time_ns
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import WORLD_ENTITIES
 
 DEFAULT_MAX_SAMPLES = 5
@@ -28,9 +27,6 @@ DEFAULT_MAX_VIOLATIONS = 50_000
 MAX_PODS = 5
 MAX_NODES_PER_VIOLATION = 64
 MAX_POLICIES_PER_VIOLATION = 32
-MAX_TRACKED_EVENTS = 100_000
-OVERFLOW_SLOTS = 1 << 16
-_MAX_PACKED = (1 << 60) - 1
 POLICY_VERDICT = 'policy-verdict'
 
 # rand.SafeEncodeString alphabet used for pod-template-hash and generated name suffixes (no vowels, no 0/1/3).
@@ -68,54 +64,6 @@ def _label_name(labels) -> str | None:
             if label.startswith(prefix) and len(label) > len(prefix):
                 return label[len(prefix):]
     return None
-
-
-class EventTable:
-    """Bounded memory of Events seen: key -> ``(resourceVersion, count, flags)``.
-
-    The first ``limit`` keys are kept exactly. Further keys go to a fixed table of ``slots`` integers indexed by the key's
-    hash, holding the largest count and the OR of the flags of every key in that slot (no resourceVersion): a key that
-    shares a slot with another looks already seen with a count at least as large, so an Event can be under-counted but
-    never counted twice. ``approximate`` counts the slots in use: 0 means every count is exact.
-    """
-
-    __slots__ = ('limit', 'slots', 'approximate', '_exact', '_table')
-
-    def __init__(self, limit: int | None = None, slots: int = OVERFLOW_SLOTS):
-        self.limit = MAX_TRACKED_EVENTS if limit is None else limit
-        self.slots = slots
-        self.approximate = 0
-        self._exact: dict = {}
-        self._table = None
-
-    def __len__(self) -> int:
-        return len(self._exact)
-
-    def get(self, key):
-        """``(resourceVersion, count, flags)`` of ``key``, or None when it was never stored."""
-        hit = self._exact.get(key)
-        if hit is not None or self._table is None:
-            return hit
-        packed = self._table[hash(key) % self.slots]
-        if not packed:
-            return None
-        packed -= 1
-        return None, packed >> 4, packed & 15
-
-    def put(self, key, resource_version, count: int, flags: int = 0) -> None:
-        exact = self._exact
-        if key in exact or len(exact) < self.limit:
-            exact[key] = (resource_version, count, flags)
-            return
-        if self._table is None:
-            self._table = array('q', bytes(8 * self.slots))
-        slot = hash(key) % self.slots
-        packed = self._table[slot]
-        old_count, old_flags = ((packed - 1) >> 4, (packed - 1) & 15) if packed else (0, 0)
-        if not packed:
-            self.approximate += 1
-        count = min(max(0, count), _MAX_PACKED >> 4)
-        self._table[slot] = ((max(old_count, count) << 4) | old_flags | (flags & 15)) + 1
 
 
 @dataclass(slots=True)

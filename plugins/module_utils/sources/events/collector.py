@@ -8,7 +8,8 @@ Live collection lists Events with the server-side field selector ``reason=Packet
 ``involvedObject.namespace=<ns>`` - ``regarding.namespace`` on events.k8s.io/v1, which does not
 accept ``involvedObject.*`` - when namespaces are given, one namespaced request per namespace so a
 namespaced Role is enough), page by page (``limit``/``continue``), parses every event with
-``event_parser.parse_event`` and aggregates the drops with ``drop_aggregation.Aggregator``.
+``sources.events.parser.parse_event`` and hands every drop to the caller's ``sink`` (anything with ``add(drop)``):
+this source never aggregates (``report.collect`` wires it to ``evidence.aggregation``).
 Nothing is kept per event except its uid, so 100 000s of Events stream through in constant memory.
 
 ``api: auto`` reads core/v1 (Cilium writes core/v1 Events, every cluster serves them and they carry
@@ -41,8 +42,7 @@ import re
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator, EventTable
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import (
     DurationError,
@@ -511,11 +511,15 @@ class _Scope:
 
 
 class DropEventsCollector:
-    """Streams PacketDrop Events into drops/violations; see the module docstring."""
+    """Streams PacketDrop Events into drops and a ``sink``; see the module docstring.
+
+    ``sink`` receives every drop in scope (an Event seen again included: the sink counts increases); ``result()``
+    holds what the source saw, without violations (the aggregation adds them, see ``report.collect``).
+    """
 
     def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
                  max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL,
-                 timeout=None, allow_empty=False):
+                 timeout=None, allow_empty=False, sink=None):
         if api_version not in API_CHOICES:
             raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
         if page_size is not None and page_size < 1:
@@ -549,7 +553,7 @@ class DropEventsCollector:
         self.wait = WaitCriteria(wait_for) if wait_for is not None else None
         self.clock = clock
         self.event_ttl = event_ttl
-        self.aggregator = Aggregator()
+        self.sink = sink
         self.cov = Coverage()
         self.drops = []
         self.drops_truncated = False
@@ -672,7 +676,8 @@ class DropEventsCollector:
                 self.excluded['reasons'] += 1
             self._seen.put(key, rv, count, _COUNTED)
             return None
-        self.aggregator.add(drop)
+        if self.sink is not None:
+            self.sink.add(drop)
         if not known:
             if self.max_drops == 0 or len(self.drops) < self.max_drops:
                 self.drops.append(drop.to_dict())
@@ -949,7 +954,7 @@ class DropEventsCollector:
         cov['not_understood'] = self.malformed + self.cov.unparsed_events + self.cov.malformed + self.cov.other_records
         cov['not_understood_samples'] = list(self.not_event_samples)
         cov['empty'] = self.empty
-        cov['counts_approximate'] = bool(self._seen.approximate or self.aggregator.stats.events_approximate)
+        cov['counts_approximate'] = bool(self._seen.approximate)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)
@@ -972,14 +977,10 @@ class DropEventsCollector:
         return None
 
     def result(self):
-        violations = self.aggregator.violations()
-        shown = violations if self.max_violations == 0 else violations[:self.max_violations]
+        """What the source saw; ``report.collect`` adds ``violations`` (capped by ``max_violations``) from the sink."""
         result = {
             'drops': self.drops,
             'drops_truncated': self.drops_truncated,
-            'violations': [v.to_dict() for v in shown],
-            'violations_total': len(violations),
-            'violations_truncated': len(shown) < len(violations),
             'events_total': self.events_total,
             'unparsed': {'count': self.cov.unparsed_events, 'samples': list(self.cov.unparsed_samples)},
             'coverage': self.coverage(),
@@ -1021,13 +1022,16 @@ def _human(delta):
     return '%dm' % (seconds // 60)
 
 
-def collect(api=None, src=None, **options):
-    """Run a collection; returns the result dict, raises DropEventsError / KubeAPIError.
+def collect(api=None, src=None, factory=None, **options):
+    """Run a collection; returns ``(result dict, collector)``, raises DropEventsError / KubeAPIError.
+
+    Pass ``sink=`` (see ``DropEventsCollector``) to receive the drops; the result has no violations.
+    ``factory`` builds the collector (default ``DropEventsCollector``; ``report.collect`` passes one that aggregates).
 
     A ``wait_for`` that is not satisfied raises ``DropEventsError`` whose ``result`` holds the
     partial result (for ``fail_json``).
     """
-    collector = DropEventsCollector(api=api, **options)
+    collector = (factory or DropEventsCollector)(api=api, **options)
     if src:
         if collector.wait is not None:
             raise DropEventsError('wait_for cannot be used with src (a saved capture does not change); remove one of them')
