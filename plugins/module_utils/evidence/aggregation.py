@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, EventTable, parse_time_ns
@@ -136,6 +137,21 @@ def endpoint_key(endpoint: Endpoint, owners=None) -> tuple[str, ViolationEndpoin
     return info[0], _view(info)
 
 
+def _key(direction, src_key: str, dst_key: str, protocol, port, reason) -> str:
+    return f'{direction}|{src_key}|{dst_key}|{protocol or "-"}|{"-" if port is None else port}|{reason or "-"}'
+
+
+def violation_key(drop: Drop, owners=None) -> str:
+    """The key ``drop`` aggregates under: ``direction|source|destination|protocol|port|reason`` (see ``endpoint_key``)."""
+    return _key(drop.direction, _endpoint_info(drop.source, owners)[0], _endpoint_info(drop.destination, owners)[0],
+                drop.protocol, drop.port, drop.reason)
+
+
+def drop_count(flow_packets: int, event_count: int) -> int:
+    """The one counting rule: the larger of the packets seen in flows and the Event occurrences (both lower bounds)."""
+    return max(flow_packets, event_count)
+
+
 @dataclass(slots=True)
 class Violation:  # pylint: disable=too-many-instance-attributes
     """All drops sharing one key."""
@@ -167,7 +183,7 @@ class Violation:  # pylint: disable=too-many-instance-attributes
     @property
     def count(self) -> int:
         """The larger of the packets seen in flows and the Event occurrences: both are lower bounds of the drops."""
-        return max(self.flow_packets, self.event_count)
+        return drop_count(self.flow_packets, self.event_count)
 
     def to_dict(self) -> dict:
         return {
@@ -254,8 +270,7 @@ class Aggregator:
     def _violation(self, drop: Drop) -> tuple[Violation | None, tuple, tuple]:
         src = _endpoint_info(drop.source, self.owners)
         dst = _endpoint_info(drop.destination, self.owners)
-        port = '-' if drop.port is None else drop.port
-        key = f'{drop.direction}|{src[0]}|{dst[0]}|{drop.protocol or "-"}|{port}|{drop.reason or "-"}'
+        key = _key(drop.direction, src[0], dst[0], drop.protocol, drop.port, drop.reason)
         violation = self._violations.get(key)
         if violation is None and len(self._violations) < self.max_violations:
             violation = Violation(key=key, direction=drop.direction, source=_view(src), destination=_view(dst),
@@ -345,3 +360,92 @@ class Aggregator:
 def aggregate(drops, coverage: Coverage | None = None, **options) -> AggregationResult:
     """Aggregate an iterable of Drops (``options`` as for ``Aggregator``)."""
     return Aggregator(**options).add_all(drops).result(coverage)
+
+
+# -- merging the violations of several results (reports) ----------------------------------------------------------
+def _merge_side_dict(target: dict, other) -> None:
+    for name in ('namespace', 'workload', 'kind', 'reserved', 'ip'):
+        if target.get(name) in (None, '') and other.get(name) not in (None, ''):
+            target[name] = other[name]
+    pods = list(target.get('pods') or [])
+    for pod in other.get('pods') or []:
+        if pod not in pods and len(pods) < MAX_PODS:
+            pods.append(pod)
+    target['pods'] = pods
+
+
+def _count(value, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def earliest(a, b):
+    """The earlier of two RFC 3339 times (either may be empty)."""
+    values = [v for v in (a, b) if v]
+    return min(values, key=lambda t: parse_time_ns(t) or 0) if values else None
+
+
+def latest(a, b):
+    """The later of two RFC 3339 times (either may be empty)."""
+    values = [v for v in (a, b) if v]
+    return max(values, key=lambda t: parse_time_ns(t) or 0) if values else None
+
+
+def merge_violation_dicts(lists, max_samples: int = DEFAULT_MAX_SAMPLES) -> list[dict]:
+    """Merge the ``violations`` of several results (``Violation.to_dict()`` dicts) by ``key``.
+
+    The same aggregation as ``Aggregator``, one level up: the same caps (``MAX_PODS`` pods per side, ``max_samples``
+    samples, ``MAX_NODES_PER_VIOLATION`` nodes, ``MAX_POLICIES_PER_VIOLATION`` policies) and the same counting rule
+    (``drop_count``): flow packets add up across results, Event occurrences add up, and the count is the larger of the
+    two. A dict without ``count_by_kind`` counts ``count`` (default 1) as flow packets when it names flow evidence,
+    else as Event occurrences. Result dicts: ``count_by_kind`` has ``event`` and ``flow``; insertion order is kept.
+    """
+    merged: dict = {}
+    for violations in lists:
+        for item in violations or []:
+            if not isinstance(item, Mapping) or not item.get('key'):
+                continue
+            key = str(item['key'])
+            current = merged.get(key)
+            if current is None:
+                current = merged[key] = {
+                    'key': key, 'direction': item.get('direction') or 'unknown',
+                    'source': dict(item.get('source') or {}), 'destination': dict(item.get('destination') or {}),
+                    'protocol': item.get('protocol'), 'port': item.get('port'), 'reason': item.get('reason'),
+                    'count_by_kind': {'event': 0, 'flow': 0}, 'first_seen': None, 'last_seen': None,
+                    'nodes': [], 'samples': [], 'policies': [], 'evidence_kinds': [],
+                }
+                current['source'].setdefault('pods', [])
+                current['destination'].setdefault('pods', [])
+            else:
+                _merge_side_dict(current['source'], item.get('source') or {})
+                _merge_side_dict(current['destination'], item.get('destination') or {})
+            counts = item.get('count_by_kind') if isinstance(item.get('count_by_kind'), Mapping) else {}
+            if counts:
+                for kind in ('event', 'flow'):
+                    current['count_by_kind'][kind] += _count(counts.get(kind))
+            else:
+                kinds = item.get('evidence_kinds') or ['flow']
+                current['count_by_kind']['flow' if 'flow' in kinds else 'event'] += _count(item.get('count'), 1)
+            current['first_seen'] = earliest(current['first_seen'], item.get('first_seen'))
+            current['last_seen'] = latest(current['last_seen'], item.get('last_seen'))
+            for node in item.get('nodes') or []:
+                if node not in current['nodes'] and len(current['nodes']) < MAX_NODES_PER_VIOLATION:
+                    current['nodes'].append(node)
+            for sample in item.get('samples') or []:
+                if sample not in current['samples'] and len(current['samples']) < max_samples:
+                    current['samples'].append(sample)
+            for policy in item.get('policies') or []:
+                if policy not in current['policies'] and len(current['policies']) < MAX_POLICIES_PER_VIOLATION:
+                    current['policies'].append(policy)
+            for kind in item.get('evidence_kinds') or []:
+                if kind not in current['evidence_kinds']:
+                    current['evidence_kinds'].append(kind)
+    for item in merged.values():
+        counts = item['count_by_kind']
+        item['count'] = drop_count(counts['flow'], counts['event'])
+        item['nodes'].sort()
+        item['evidence_kinds'].sort()
+    return list(merged.values())
