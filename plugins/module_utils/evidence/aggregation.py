@@ -20,7 +20,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, EventTable, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
+    Coverage, Drop, Endpoint, EventTable, ViolationEndpoint, parse_time_ns)
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import WORLD_ENTITIES
 
 DEFAULT_MAX_SAMPLES = 5
@@ -65,29 +66,6 @@ def _label_name(labels) -> str | None:
             if label.startswith(prefix) and len(label) > len(prefix):
                 return label[len(prefix):]
     return None
-
-
-@dataclass(slots=True)
-class ViolationEndpoint:
-    """One side of a violation: a workload, a reserved entity or an IP."""
-
-    namespace: str | None = None
-    workload: str | None = None
-    kind: str | None = None
-    pods: list = field(default_factory=list)
-    reserved: str | None = None
-    ip: str | None = None
-    kind_authoritative: bool = False
-
-    def to_dict(self) -> dict:
-        return {
-            'namespace': self.namespace,
-            'workload': self.workload,
-            'kind': self.kind,
-            'pods': list(self.pods),
-            'reserved': self.reserved,
-            'ip': self.ip,
-        }
 
 
 def _endpoint_info(endpoint: Endpoint, owners=None) -> tuple:

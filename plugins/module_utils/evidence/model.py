@@ -125,7 +125,7 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One side of a dropped packet."""
+    """One side of a dropped packet (the one endpoint model of the evidence; aggregated: ``ViolationEndpoint``)."""
 
     namespace: str | None = None
     pod: str | None = None
@@ -163,6 +163,37 @@ class Endpoint:
 
 
 EMPTY_ENDPOINT = Endpoint()
+
+
+@dataclass(slots=True)
+class ViolationEndpoint:
+    """An ``Endpoint`` as the aggregation sees it: one side of a violation, over every Drop that shares its key.
+
+    The same concept as ``Endpoint`` (one side of a dropped packet), reduced to its identity (``aggregation.endpoint_key``):
+    a workload (``namespace``, ``workload`` name and ``kind``, up to ``aggregation.MAX_PODS`` of its ``pods``), a
+    reserved entity or an IP. ``Endpoint`` keeps what one packet said (pod, labels, identity); this keeps what all of
+    them share, so the two shapes (and their dicts in the module results) differ. Not to be confused with
+    ``attribution.snapshot.Endpoint`` (an end resolved against the cluster snapshot for the policy engines) or
+    ``verdicts.expectations.Peer`` (an observed end as the expectations judge it, matched against selectors).
+    """
+
+    namespace: str | None = None
+    workload: str | None = None
+    kind: str | None = None
+    pods: list = field(default_factory=list)
+    reserved: str | None = None
+    ip: str | None = None
+    kind_authoritative: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            'namespace': self.namespace,
+            'workload': self.workload,
+            'kind': self.kind,
+            'pods': list(self.pods),
+            'reserved': self.reserved,
+            'ip': self.ip,
+        }
 
 
 @dataclass(frozen=True, slots=True)
