@@ -46,7 +46,7 @@ def _collected():
     events = pipeline.drop_events(src=os.path.join(EXAMPLE, 'events.json'))[0]
     dropped = pipeline.hubble_flows(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'), verdicts=['DROPPED'])[0]
     forwarded = pipeline.hubble_flows(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'),
-                                          verdicts=['FORWARDED', 'AUDIT'], max_drops=0)[0]
+                                      verdicts=['FORWARDED', 'AUDIT'], max_drops=0)[0]
     return json.dumps([events, dropped, forwarded])
 
 

@@ -308,7 +308,7 @@ def test_events_reader_rbac_is_exactly_what_the_module_needs(kube_apiserver, kub
     forbid_all_but(srv, granted)
     for api_version in ('auto', 'core/v1', 'events.k8s.io/v1'):
         result, _collector = pipeline.drop_events(api=api_for(kubeconfig), api_version=api_version, namespaces=['payments'],
-                                                 wait_for={'namespace': 'payments', 'timeout': 5})
+                                                  wait_for={'namespace': 'payments', 'timeout': 5})
         assert result['wait']['satisfied'] is True and result['events_total'] == 1
     result, _collector = pipeline.drop_events(api=api_for(kubeconfig))
     assert result['events_total'] == 6

@@ -89,6 +89,7 @@ def __getattr__(name):
         return _import_kubernetes()[name]
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
+
 try:
     import websocket
     HAS_WEBSOCKET = True

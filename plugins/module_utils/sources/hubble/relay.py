@@ -59,6 +59,7 @@ def __getattr__(name):
         return _load_libraries()[name]
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
+
 GET_FLOWS_METHOD = '/observer.Observer/GetFlows'
 # ``number`` value meaning "everything in the ring buffer" (what ``hubble observe --all`` sends).
 ALL_FLOWS = (1 << 64) - 1

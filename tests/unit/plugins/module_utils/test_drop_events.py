@@ -127,7 +127,7 @@ def test_since_reasons_namespaces_filters():
 
 def test_since_excluding_everything_warns():
     _result, collector = pipeline.drop_events(src=os.path.join(FIXTURES, 'events.json'), since='1m',
-                                             now=NOW + datetime.timedelta(days=1))
+                                              now=NOW + datetime.timedelta(days=1))
     assert collector.warnings and 'older than since=1m' in collector.warnings[0]
 
 

@@ -145,7 +145,7 @@ def test_file_transport_last_n_per_node_and_time_window(tmp_path):
     result, _collection = pipeline.hubble_flows(transport='file', src=str(capture), last=2, verdicts=[])
     assert result['flows_total'] == 4 and sorted(d['node'] for d in result['drops']) == ['n1', 'n1', 'n2', 'n2']
     window, _collection = pipeline.hubble_flows(transport='file', src=str(capture), since='2025-05-31T05:24:48Z',
-                                     until='2025-05-31T05:24:49Z', verdicts=[])
+                                                until='2025-05-31T05:24:49Z', verdicts=[])
     assert window['flows_total'] > 0 and all('05:24:48' in d['time'] for d in window['drops'])
 
 
