@@ -112,10 +112,11 @@ cluster-images: ## Only build (cache) the cluster's binaries and images
 e2e-local: deps ## End to end on the real cluster of make cluster: molecule test -s local -> reports/e2e-local/summary.json
 	$(BIN)/python scripts/e2e_local.py
 
-bench-flows: deps ## Benchmark: capture parse+aggregate vs jq (LINES=1000000)
-	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000)
+bench-flows: deps ## Benchmark: capture parse+aggregate, and the module end to end, vs jq (LINES=1000000)
+	$(BIN)/python tests/perf/bench_flows.py --lines $(or $(LINES),1000000) --e2e
 
-bench-events: deps ## Benchmark: drop_events_info vs kubectl on 200k Events
+bench-events: deps ## Benchmark: drop_events_info vs kubectl on 200k Events; peak memory of an offline Events file, streamed vs whole
+	$(BIN)/python tests/perf/bench_events_file.py
 	$(BIN)/python tests/perf/bench_drop_events.py
 
 clean: ## Remove the virtualenv, caches, build output and reports

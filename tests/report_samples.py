@@ -12,8 +12,7 @@ import functools
 import json
 import os
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
 from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot
@@ -44,10 +43,10 @@ def schema(name: str) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _collected():
-    events = drop_events.collect(src=os.path.join(EXAMPLE, 'events.json'))[0]
-    dropped = hubble_transports.collect(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'), verdicts=['DROPPED'])[0]
-    forwarded = hubble_transports.collect(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'),
-                                          verdicts=['FORWARDED', 'AUDIT'], max_drops=0)[0]
+    events = pipeline.drop_events(src=os.path.join(EXAMPLE, 'events.json'))[0]
+    dropped = pipeline.hubble_flows(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'), verdicts=['DROPPED'])[0]
+    forwarded = pipeline.hubble_flows(transport='file', src=os.path.join(EXAMPLE, 'flows.jsonl'),
+                                      verdicts=['FORWARDED', 'AUDIT'], max_drops=0)[0]
     return json.dumps([events, dropped, forwarded])
 
 

@@ -365,6 +365,7 @@ api_requests:
 from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
 from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 
 
 def argument_spec():
@@ -416,7 +417,7 @@ def main():
     def body():
         drop_events.DropEventsCollector(**options)  # bad options fail here, before connecting
         api = None if params['src'] else module.kube_api()
-        result, collector = drop_events.collect(api=api, src=params['src'], **options)
+        result, collector = pipeline.drop_events(api=api, src=params['src'], **options)
         for warning in collector.warnings:
             module.warn(warning)
         ttl_warning = result['coverage'].get('ttl_warning')

@@ -397,7 +397,7 @@ api_requests:
 from ansible_collections.netobs.cilium.plugins.module_utils.module_support import arg_specs
 from ansible_collections.netobs.cilium.plugins.module_utils.module_support.base import NetobsModule
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 
 
 def argument_spec():
@@ -457,7 +457,7 @@ def main():
                                           client_cert=params['relay_client_cert'], client_key=params['relay_client_key'],
                                           server_name=params['relay_server_name'], validate_certs=params['relay_validate_certs'])
         api = module.kube_api() if uses_api else None
-        result, collection = hubble_transports.collect(
+        result, collection = pipeline.hubble_flows(
             transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],

@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI, KubeAPIError
 from manifests import load_objects
 
@@ -192,7 +192,7 @@ def test_429_retry_after_is_honoured(kube_apiserver, kubeconfig):
     kube_apiserver.add_fault(path=r'/api/v1/events', status=429, times=2, retry_after=3)
     sleeps = []
     api = api_for(kubeconfig, sleep=sleeps.append)
-    result, _collector = drop_events.collect(api=api)
+    result, _collector = pipeline.drop_events(api=api)
     assert result['events_total'] == 6
     assert sleeps == [3.0, 3.0]
     assert api.request_count == 3 and kube_apiserver.request_count(path=r'/api/v1/events') == 3
@@ -203,7 +203,7 @@ def test_5xx_retried_with_backoff(kube_apiserver, kubeconfig):
     kube_apiserver.add_fault(path=r'/api/v1/events', status=503, times=3)
     sleeps = []
     api = api_for(kubeconfig, sleep=sleeps.append, backoff=0.1)
-    result, _collector = drop_events.collect(api=api)
+    result, _collector = pipeline.drop_events(api=api)
     assert result['events_total'] == 6 and result['partial'] is False
     assert len(sleeps) == 3 and sleeps[0] < sleeps[1] < sleeps[2]
     assert [s for _m, _p, _q, s in kube_apiserver.requests] == [503, 503, 503, 200]
@@ -213,7 +213,7 @@ def test_connection_reset_retried(kube_apiserver, kubeconfig):
     kube_apiserver.apply(fixture_events())
     kube_apiserver.add_fault(path=r'/api/v1/events', reset=True, times=2)
     api = api_for(kubeconfig)
-    result, _collector = drop_events.collect(api=api)
+    result, _collector = pipeline.drop_events(api=api)
     assert result['events_total'] == 6
     assert api.retry_count == 2 and all('reset' in r['cause'].lower() or 'aborted' in r['cause'].lower() for r in api.retry_log)
 
@@ -221,7 +221,7 @@ def test_connection_reset_retried(kube_apiserver, kubeconfig):
 def test_403_names_missing_rbac(kube_apiserver, kubeconfig):
     kube_apiserver.forbid('list', 'events', '')
     with pytest.raises(KubeAPIError) as err:
-        drop_events.collect(api=api_for(kubeconfig), api_version='core/v1')
+        pipeline.drop_events(api=api_for(kubeconfig), api_version='core/v1')
     assert err.value.status == 403
     assert 'may not list "events" (apiGroup "") cluster-wide' in str(err.value)
     assert 'cannot list resource "events" in API group "" at the cluster scope' in str(err.value)  # server's own words
@@ -231,7 +231,7 @@ def test_page_failure_after_retries_is_partial(kube_apiserver, kubeconfig):
     kube_apiserver.apply(fixture_events())
     kube_apiserver.add_fault(path=r'continue=', status=500, times=None)
     api = api_for(kubeconfig, max_retries=2)
-    result, collector = drop_events.collect(api=api, page_size=2)
+    result, collector = pipeline.drop_events(api=api, page_size=2)
     assert result['partial'] is True and result['events_total'] == 2
     assert 'stopped after 1 page(s)' in result['partial_reasons'][0] and 'HTTP 500' in result['partial_reasons'][0]
     assert any('may be incomplete' in w for w in collector.warnings)
@@ -242,7 +242,7 @@ def test_expired_continue_token_relists_without_duplicates(kube_apiserver, kubec
     kube_apiserver.apply(fixture_events())
     kube_apiserver.add_fault(path=r'continue=', status=410, times=1)
     api = api_for(kubeconfig)
-    result, _collector = drop_events.collect(api=api, page_size=2)
+    result, _collector = pipeline.drop_events(api=api, page_size=2)
     assert result['events_total'] == 6 and result['partial'] is False
     assert api.relist_count == 1
     assert len({d['evidence']['event']['uid'] for d in result['drops']}) == 6
@@ -252,7 +252,7 @@ def test_watch_connection_reset_resumes(kube_apiserver, kubeconfig):
     kube_apiserver.apply(fixture_events())
     kube_apiserver.add_fault(path=r'watch=true', reset=True, times=1)
     api = api_for(kubeconfig)
-    collector = drop_events.DropEventsCollector(api=api, wait_for={'pod': 'late', 'timeout': 20})
+    collector = pipeline.AggregatedDropEvents(api=api, wait_for={'pod': 'late', 'timeout': 20})
     import threading  # pylint: disable=import-outside-toplevel
     timer = threading.Timer(0.3, lambda: kube_apiserver.apply(
         packet_drop('late.1', 'late', 'Incoming packet dropped (policy_denied) from world (1.2.3.4) TCP/443')))
@@ -307,10 +307,10 @@ def test_events_reader_rbac_is_exactly_what_the_module_needs(kube_apiserver, kub
     srv.apply(fixture_events())
     forbid_all_but(srv, granted)
     for api_version in ('auto', 'core/v1', 'events.k8s.io/v1'):
-        result, _collector = drop_events.collect(api=api_for(kubeconfig), api_version=api_version, namespaces=['payments'],
-                                                 wait_for={'namespace': 'payments', 'timeout': 5})
+        result, _collector = pipeline.drop_events(api=api_for(kubeconfig), api_version=api_version, namespaces=['payments'],
+                                                  wait_for={'namespace': 'payments', 'timeout': 5})
         assert result['wait']['satisfied'] is True and result['events_total'] == 1
-    result, _collector = drop_events.collect(api=api_for(kubeconfig))
+    result, _collector = pipeline.drop_events(api=api_for(kubeconfig))
     assert result['events_total'] == 6
     assert {s for _m, _p, _q, s in srv.requests} == {200}
     # every granted verb is needed by some mode
@@ -318,10 +318,10 @@ def test_events_reader_rbac_is_exactly_what_the_module_needs(kube_apiserver, kub
     forbid_all_but(srv, granted, skip={('', 'events', 'watch')})
     srv.forbid('watch', 'events', '')
     with pytest.raises(KubeAPIError, match='may not watch "events"'):
-        drop_events.collect(api=api_for(kubeconfig), api_version='core/v1', wait_for={'pod': 'never', 'timeout': 5})
+        pipeline.drop_events(api=api_for(kubeconfig), api_version='core/v1', wait_for={'pod': 'never', 'timeout': 5})
     srv.forbid('list', 'events', 'events.k8s.io')
     with pytest.raises(KubeAPIError, match='may not list "events" \\(apiGroup "events.k8s.io"\\)'):
-        drop_events.collect(api=api_for(kubeconfig), api_version='events.k8s.io/v1')
+        pipeline.drop_events(api=api_for(kubeconfig), api_version='events.k8s.io/v1')
 
 
 @pytest.mark.parametrize('name,expected', [
@@ -392,7 +392,7 @@ def test_exec_needs_only_the_exec_rbac(kube_apiserver, kubeconfig):
 def test_tls_and_token_from_kubeconfig(kube_apiserver, kubeconfig):
     kube_apiserver.apply(copy.deepcopy(fixture_events()))
     api = KubeAPI.from_auth(kubeconfig=kubeconfig)
-    result, _collector = drop_events.collect(api=api, namespaces=['payments'])
+    result, _collector = pipeline.drop_events(api=api, namespaces=['payments'])
     assert result['events_total'] == 1
     kube_apiserver.apply({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'cilium-t', 'namespace': 'kube-system'},
                           'spec': {'nodeName': 'n1', 'containers': [{'name': 'cilium-agent'}]}, 'status': {'phase': 'Running'}})

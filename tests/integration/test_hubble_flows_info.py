@@ -291,7 +291,7 @@ def test_the_documented_least_privilege_roles_cover_every_request(run, namespace
 
 def test_relay_auto_with_tls_checks_the_chart_server_name_through_the_port_forward(tmp_path):
     from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
-    from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+    from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
     from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
     with KubeAPIServer() as kube, HubbleRelayServer(tls=True) as relay:
         relay.load_jsonl(FLOWS)
@@ -301,10 +301,10 @@ def test_relay_auto_with_tls_checks_the_chart_server_name_through_the_port_forwa
         kube.set_port_forward('kube-system', 'hubble-relay-7d9f8c6b5-x2x4z', 4245, '127.0.0.1', relay.port)
         api = KubeAPI.from_kubeconfig(kube.write_kubeconfig(str(tmp_path / 'kubeconfig')))
         tls = hubble_relay.TLSOptions(enabled=True, ca_cert=relay.tls_material.ca_cert)
-        result, _collection = hubble_transports.collect(api=api, tls=tls, timeout=10)
+        result, _collection = pipeline.hubble_flows(api=api, tls=tls, timeout=10)
         assert tls.server_name == 'ui.hubble-relay.cilium.io' and result['flows_total'] == 7
         with pytest.raises(hubble_relay.HubbleError, match='does not speak TLS|closed the connection') as err:
-            hubble_transports.collect(api=api, timeout=10)  # plaintext against the TLS Relay
+            pipeline.hubble_flows(api=api, timeout=10)  # plaintext against the TLS Relay
         assert 'relay_tls' in str(err.value)
-        _result, collection = hubble_transports.collect(api=api, tls=hubble_relay.TLSOptions(enabled=True, validate_certs=False), timeout=10)
+        _result, collection = pipeline.hubble_flows(api=api, tls=hubble_relay.TLSOptions(enabled=True, validate_certs=False), timeout=10)
         assert collection.flows_total == 7

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as ht
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
 from servers.hubble_relay import HubbleRelayServer
 from servers.kube_apiserver import KubeAPIServer
@@ -30,7 +30,7 @@ def test_slow_relay_stream_returns_the_flows_received_with_partial():
         relay.flow_delay = 0.3
         total = sum(1 for record in relay.records if 'flow' in record)
         start = time.monotonic()
-        result, collection = ht.collect(transport='relay', relay_address=relay.address, timeout=2, verdicts=['DROPPED', 'FORWARDED'])
+        result, collection = pipeline.hubble_flows(transport='relay', relay_address=relay.address, timeout=2, verdicts=['DROPPED', 'FORWARDED'])
         assert time.monotonic() - start < 10
     assert result['timed_out'] is True and result['partial'] is True
     assert 0 < result['flows_total'] < total
@@ -41,7 +41,7 @@ def test_slow_relay_stream_returns_the_flows_received_with_partial():
 def test_fast_relay_stream_is_complete():
     with HubbleRelayServer() as relay:
         relay.load_jsonl(FLOWS, node_name='n1')
-        result, _collection = ht.collect(transport='relay', relay_address=relay.address, timeout=10)
+        result, _collection = pipeline.hubble_flows(transport='relay', relay_address=relay.address, timeout=10)
     assert result['timed_out'] is False and result['flows_total'] > 0
 
 
@@ -50,7 +50,7 @@ def test_slow_kubernetes_api_is_bounded_by_the_timeout(tmp_path):
         kube.add_fault(method='GET', path=r'/pods', status=None, delay=15, times=None)
         api = KubeAPI.from_kubeconfig(kube.write_kubeconfig(str(tmp_path / 'kubeconfig')), backoff=0.01)
         start = time.monotonic()
-        result, collection = ht.collect(transport='exec', api=api, cilium_namespace='kube-system', timeout=2)
+        result, collection = pipeline.hubble_flows(transport='exec', api=api, cilium_namespace='kube-system', timeout=2)
         assert time.monotonic() - start < 12
         assert kube.request_count(path=r'/pods') <= 2
     assert result['timed_out'] is True and result['partial'] is True

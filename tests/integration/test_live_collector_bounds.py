@@ -15,6 +15,7 @@ import time
 import pytest
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def test_persistent_410_on_watch_relists_a_bounded_number_of_times_and_is_report
     srv = kube_apiserver
     srv.apply(fixture_events())
     gone = srv.add_fault(method='GET', path=r'watch=true', status=410, times=None)  # every watch: resourceVersion too old
-    collector = drop_events.DropEventsCollector(api=api_for(kubeconfig), wait_for={'pod': 'never', 'timeout': 20})
+    collector = pipeline.AggregatedDropEvents(api=api_for(kubeconfig), wait_for={'pod': 'never', 'timeout': 20})
     start = time.monotonic()
     result = collector.collect_live()
     assert time.monotonic() - start < 20  # gave up long before wait_for.timeout (the old code spun for all 20 s)
@@ -63,7 +64,7 @@ def test_relists_back_off_exponentially(kube_apiserver, kubeconfig, monkeypatch)
     srv = kube_apiserver
     srv.apply(fixture_events())
     srv.add_fault(method='GET', path=r'watch=true', status=410, times=None)
-    collector = drop_events.DropEventsCollector(api=api_for(kubeconfig), wait_for={'pod': 'never', 'timeout': 30})
+    collector = pipeline.AggregatedDropEvents(api=api_for(kubeconfig), wait_for={'pod': 'never', 'timeout': 30})
     start = time.monotonic()
     collector.collect_live()
     elapsed = time.monotonic() - start
@@ -78,7 +79,7 @@ def test_timeout_bounds_a_slow_plain_list_and_returns_partial(kube_apiserver, ku
     srv.add_fault(method='GET', path=r'/api/v1/events', status=None, delay=15, times=None)  # every list answers after 15 s
     api = api_for(kubeconfig)
     start = time.monotonic()
-    result, collector = drop_events.collect(api=api, timeout=2)
+    result, collector = pipeline.drop_events(api=api, timeout=2)
     assert time.monotonic() - start < 12  # generous: the server would need 15 s per request
     assert result['partial'] is True and result['timed_out'] is True
     assert result['events_total'] == 0
@@ -92,7 +93,7 @@ def test_timeout_returns_the_pages_read_before_it_ran_out(kube_apiserver, kubeco
     srv.apply(fixture_events())
     srv.add_fault(method='GET', path=r'continue=', status=None, delay=15, times=None)  # first page fast, the next ones slow
     api = api_for(kubeconfig)
-    result, _collector = drop_events.collect(api=api, page_size=2, timeout=2)
+    result, _collector = pipeline.drop_events(api=api, page_size=2, timeout=2)
     assert result['partial'] is True and result['timed_out'] is True
     assert result['events_total'] == 2 and len(result['drops']) == 2
     assert 'stopped after 1 page(s)' in result['partial_reasons'][0]
@@ -106,7 +107,7 @@ def test_wait_for_timeout_also_bounds_the_listing(kube_apiserver, kubeconfig):
     api = api_for(kubeconfig)
     start = time.monotonic()
     with pytest.raises(drop_events.DropEventsError) as err:
-        drop_events.collect(api=api, wait_for={'pod': 'never', 'timeout': 2})
+        pipeline.drop_events(api=api, wait_for={'pod': 'never', 'timeout': 2})
     assert time.monotonic() - start < 12
     result = err.value.result
     assert result['timed_out'] is True and result['partial'] is True and result['wait']['satisfied'] is False
@@ -116,7 +117,7 @@ def test_wait_for_timeout_also_bounds_the_listing(kube_apiserver, kubeconfig):
 
 def test_no_timeout_hit_is_a_complete_result(kube_apiserver, kubeconfig):
     kube_apiserver.apply(fixture_events())
-    result, _collector = drop_events.collect(api=api_for(kubeconfig), page_size=2, timeout=60)
+    result, _collector = pipeline.drop_events(api=api_for(kubeconfig), page_size=2, timeout=60)
     assert result['partial'] is False and result['timed_out'] is False and result['events_total'] == 6
     assert result['coverage']['watch_relists'] == 0
 
@@ -124,4 +125,4 @@ def test_no_timeout_hit_is_a_complete_result(kube_apiserver, kubeconfig):
 @pytest.mark.parametrize('bad', [0, -1, 'soon', True])
 def test_timeout_must_be_positive_seconds(bad):
     with pytest.raises(drop_events.DropEventsError, match='timeout must be a number of seconds > 0'):
-        drop_events.DropEventsCollector(api=None, timeout=bad)
+        pipeline.AggregatedDropEvents(api=None, timeout=bad)

@@ -16,6 +16,17 @@ It writes ``--lines`` lines of ``hubble observe -o json`` output (the Cilium 1.1
 
 prints both, the ratio, and checks that both found the same number of drops. The generated file is deleted
 unless ``--keep`` is given.
+
+End to end (``--e2e``, what a user runs), in the same run on the same file, each under a wrapper process that reports
+its wall time and the peak RSS of its descendants (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest
+single process, i.e. the module process for ours, jq for the pipeline):
+
+* ours: ``ansible localhost -m netobs.cilium.hubble_flows_info -a 'transport=file src=<file>'`` (controller start-up,
+  AnsiballZ, module import, parse + aggregation, the JSON result printed by the callback: everything);
+* baseline: ``sh -c "jq -c '<filter>' <file> | sort | uniq -c"``.
+
+``--e2e-runs N`` repeats both (median reported, after one warm-up of each). Target: >= 15x (``TARGET_E2E_RATIO``).
+A benchmark, not a timed test.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ JQ_FILTER = 'select(.flow.verdict=="DROPPED") | [.flow.source.pod_name, .flow.de
 TARGET_RATIO = 25.0
 TARGET_LINES_PER_S = 1_000_000
 TARGET_RSS_MB = 150.0
+TARGET_E2E_RATIO = 15.0
 
 NODES = ['kind-worker', 'kind-worker2', 'kind-worker3', 'kind-control-plane']
 NODE_LABELS = ('"node_labels":["beta.kubernetes.io/arch=amd64","beta.kubernetes.io/os=linux","kubernetes.io/arch=amd64",'
@@ -208,6 +220,46 @@ def run_jq(path, jq):
     return {'wall': wall, 'drops': drops, 'groups': len(groups), 'jq_cpu_s': jq_usage.ru_utime + jq_usage.ru_stime}
 
 
+_WRAPPER = ('import json, resource, subprocess, sys, time\n'
+            't = time.perf_counter()\n'
+            'p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)\n'
+            'wall = time.perf_counter() - t\n'
+            'ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n'
+            'print(json.dumps({"wall": wall, "rss_kb": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime, "rc": p.returncode,'
+            ' "out_bytes": len(p.stdout), "tail": p.stdout.decode(errors="replace")[-400:] + p.stderr.decode(errors="replace")[-400:]}))\n')
+
+
+def _measured(argv, env=None):
+    """Run ``argv`` under a wrapper process: wall seconds, peak RSS (KiB) of its largest descendant, CPU, return code."""
+    proc = subprocess.run([sys.executable, '-c', _WRAPPER] + argv, env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def run_e2e(path, jq, runs):
+    """``ansible localhost -m netobs.cilium.hubble_flows_info`` vs the jq pipeline on ``path``: medians of ``runs``."""
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.cache', 'collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false',
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    ours_cmd = [os.path.join(bindir, 'ansible'), 'localhost', '-m', 'netobs.cilium.hubble_flows_info',
+                '-a', f'transport=file src={path}']
+    jq_cmd = ['sh', '-c', '"$0" -c "$1" "$2" | sort | uniq -c', jq, JQ_FILTER, path]
+    samples = {'ours': [], 'jq': []}
+    for run in range(runs + 1):
+        for name, cmd in (('ours', ours_cmd), ('jq', jq_cmd)):
+            res = _measured(cmd, env)
+            if res['rc'] != 0:
+                raise SystemExit(f"{name} failed (rc {res['rc']}): {res['tail']}")
+            if run:  # the first round warms the page cache and the .pyc files
+                samples[name].append(res)
+    summary = {}
+    for name, items in samples.items():
+        walls = sorted(item['wall'] for item in items)
+        summary[name] = {'wall': walls[len(walls) // 2], 'walls': walls, 'rss_mb': max(item['rss_kb'] for item in items) / 1024.0,
+                         'cpu': sorted(item['cpu'] for item in items)[len(items) // 2], 'out_bytes': items[-1]['out_bytes']}
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--lines', type=int, default=1_000_000)
@@ -218,6 +270,8 @@ def main(argv=None):
     parser.add_argument('--cpu', type=int, default=0, help='pin our parse child to this CPU (-1: no pinning)')
     parser.add_argument('--jq', default=shutil.which('jq') or '/usr/bin/jq')
     parser.add_argument('--skip-jq', action='store_true')
+    parser.add_argument('--e2e', action='store_true', help='also time the shipped module end to end (ansible localhost -m) vs jq')
+    parser.add_argument('--e2e-runs', type=int, default=3)
     args = parser.parse_args(argv)
     workdir = None
     if args.input:
@@ -255,6 +309,16 @@ def main(argv=None):
                 failures.append(f"drop counts differ: ours {ours['drops']} vs jq {base['drops']}")
             if ratio < TARGET_RATIO:
                 failures.append(f'ratio {ratio:.1f}x < {TARGET_RATIO:.0f}x')
+        if args.e2e:
+            e2e = run_e2e(path, args.jq, max(1, args.e2e_runs))
+            ratio = e2e['jq']['wall'] / e2e['ours']['wall']
+            for name, label in (('ours', 'e2e ours (ansible -m hubble_flows_info)'), ('jq', 'e2e jq | sort | uniq -c')):
+                item = e2e[name]
+                print(f"{label}: median {item['wall']:.2f}s wall (runs {' '.join('%.2f' % w for w in item['walls'])}), "
+                      f"CPU {item['cpu']:.2f}s, peak RSS {item['rss_mb']:.1f} MB, stdout {item['out_bytes'] / 1024:.0f} KiB")
+            print(f'e2e ratio: {ratio:.1f}x faster than jq (target >= {TARGET_E2E_RATIO:.0f}x)')
+            if ratio < TARGET_E2E_RATIO:
+                failures.append(f'end-to-end ratio {ratio:.1f}x < {TARGET_E2E_RATIO:.0f}x')
         print('targets: ' + ('all met' if not failures else 'MISSED: ' + '; '.join(failures)))
         return 1 if failures else 0
     finally:

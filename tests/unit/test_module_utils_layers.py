@@ -10,8 +10,8 @@ named by their path under ``plugins/`` (``module_utils/k8s/client.py``). The che
   ``k8s`` only, and no layer imports ``install``; nothing in module_utils imports ``plugins/modules``;
 * ``module_support`` (the module base and shared argument specs) is the top layer: it may import every package,
   and only ``plugins/modules`` import it;
-* ``sources`` do not aggregate: they must not import ``evidence/aggregation.py`` (``KNOWN_DEBT`` lists the edges
-  that still do; an entry that no longer exists fails too, so the list cannot go stale);
+* ``sources`` do not aggregate: they must not import ``evidence/aggregation.py`` (``KNOWN_DEBT`` is empty and must
+  stay so; an entry that no longer exists fails too, so the list cannot go stale);
 * the table in docs/architecture.md names every package, only paths that exist, and the same order.
 """
 
@@ -30,13 +30,8 @@ ORDER = ('_common', 'k8s', 'evidence', 'sources', 'attribution', 'verdicts', 're
 SEPARATE = {'install': frozenset(('_common', 'k8s'))}
 TOP = 'module_support'  # the adapter layer under plugins/modules: imports any package, imported by plugins/modules only
 AGGREGATION = 'module_utils/evidence/aggregation.py'
-# Sources still aggregate what they read (issue 12): these edges are the debt to pay off, each one an import of
-# evidence/aggregation.py from a source. Remove an entry when its import is gone (the test fails until then).
-KNOWN_DEBT = frozenset((
-    ('module_utils/sources/events/collector.py', AGGREGATION),
-    ('module_utils/sources/hubble/capture.py', AGGREGATION),
-    ('module_utils/sources/hubble/transports.py', AGGREGATION),
-))
+# Sources never aggregate (issue 12): no edge from sources to evidence/aggregation.py is tolerated.
+KNOWN_DEBT: frozenset = frozenset()
 
 
 # -- the import graph ------------------------------------------------------------------------------------------
@@ -205,6 +200,7 @@ def test_the_import_graph_is_read():
 
 
 def test_module_utils_follows_the_layers_without_cycles():
+    assert not KNOWN_DEBT, 'sources never aggregate: no import of evidence/aggregation.py from sources is tolerated'
     problems = layering_problems(import_edges())
     assert not problems, 'the imports break the layers of docs/architecture.md:\n' + '\n'.join(problems)
 

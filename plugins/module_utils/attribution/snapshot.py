@@ -172,7 +172,8 @@ class PolicyRecord:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One end of a connection as the engines see it.
+    """One end of a connection as the engines see it (resolved against the snapshot: not ``evidence.model.Endpoint``,
+    which is what a Drop said; this adds what the cluster says: Cilium labels, namespace labels, named ports).
 
     ``kind`` is ``pod`` (a Cilium-managed pod: policies can select it) or ``entity`` (a reserved
     identity: ``world``, ``host``, ``remote-node``, ``kube-apiserver``, ...). A host-network pod is an

@@ -8,8 +8,8 @@ Cilium reports one denied packet twice: a policy-verdict flow (monitor event typ
 corroborating evidence (``count_by_kind.policy_verdict``) and never add to the count. Only a violation seen through
 policy-verdict flows alone (drop notifications disabled or filtered out) counts those, as they are its only evidence.
 PacketDrop Events count their occurrences (``count``); a re-listed Event (same uid) only adds the increase of its count.
-The last count of every Event is kept exactly for ``MAX_TRACKED_EVENTS`` Events, then in a fixed-size hashed table
-(``EventTable``) that can only under-count; ``stats.events_approximate`` says so. A violation's ``count`` is the
+The last count of every Event is kept exactly for ``model.MAX_TRACKED_EVENTS`` Events, then in a fixed-size hashed table
+(``model.EventTable``) that can only under-count; ``stats.events_approximate`` says so. A violation's ``count`` is the
 larger of its flow (packet) count and its Event count: both are lower bounds of the drops.
 """
 
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import re
-from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, Endpoint, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
+    Coverage, Drop, Endpoint, EventTable, ViolationEndpoint, parse_time_ns)
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import WORLD_ENTITIES
 
 DEFAULT_MAX_SAMPLES = 5
@@ -28,9 +29,6 @@ DEFAULT_MAX_VIOLATIONS = 50_000
 MAX_PODS = 5
 MAX_NODES_PER_VIOLATION = 64
 MAX_POLICIES_PER_VIOLATION = 32
-MAX_TRACKED_EVENTS = 100_000
-OVERFLOW_SLOTS = 1 << 16
-_MAX_PACKED = (1 << 60) - 1
 POLICY_VERDICT = 'policy-verdict'
 
 # rand.SafeEncodeString alphabet used for pod-template-hash and generated name suffixes (no vowels, no 0/1/3).
@@ -68,77 +66,6 @@ def _label_name(labels) -> str | None:
             if label.startswith(prefix) and len(label) > len(prefix):
                 return label[len(prefix):]
     return None
-
-
-class EventTable:
-    """Bounded memory of Events seen: key -> ``(resourceVersion, count, flags)``.
-
-    The first ``limit`` keys are kept exactly. Further keys go to a fixed table of ``slots`` integers indexed by the key's
-    hash, holding the largest count and the OR of the flags of every key in that slot (no resourceVersion): a key that
-    shares a slot with another looks already seen with a count at least as large, so an Event can be under-counted but
-    never counted twice. ``approximate`` counts the slots in use: 0 means every count is exact.
-    """
-
-    __slots__ = ('limit', 'slots', 'approximate', '_exact', '_table')
-
-    def __init__(self, limit: int | None = None, slots: int = OVERFLOW_SLOTS):
-        self.limit = MAX_TRACKED_EVENTS if limit is None else limit
-        self.slots = slots
-        self.approximate = 0
-        self._exact: dict = {}
-        self._table = None
-
-    def __len__(self) -> int:
-        return len(self._exact)
-
-    def get(self, key):
-        """``(resourceVersion, count, flags)`` of ``key``, or None when it was never stored."""
-        hit = self._exact.get(key)
-        if hit is not None or self._table is None:
-            return hit
-        packed = self._table[hash(key) % self.slots]
-        if not packed:
-            return None
-        packed -= 1
-        return None, packed >> 4, packed & 15
-
-    def put(self, key, resource_version, count: int, flags: int = 0) -> None:
-        exact = self._exact
-        if key in exact or len(exact) < self.limit:
-            exact[key] = (resource_version, count, flags)
-            return
-        if self._table is None:
-            self._table = array('q', bytes(8 * self.slots))
-        slot = hash(key) % self.slots
-        packed = self._table[slot]
-        old_count, old_flags = ((packed - 1) >> 4, (packed - 1) & 15) if packed else (0, 0)
-        if not packed:
-            self.approximate += 1
-        count = min(max(0, count), _MAX_PACKED >> 4)
-        self._table[slot] = ((max(old_count, count) << 4) | old_flags | (flags & 15)) + 1
-
-
-@dataclass(slots=True)
-class ViolationEndpoint:
-    """One side of a violation: a workload, a reserved entity or an IP."""
-
-    namespace: str | None = None
-    workload: str | None = None
-    kind: str | None = None
-    pods: list = field(default_factory=list)
-    reserved: str | None = None
-    ip: str | None = None
-    kind_authoritative: bool = False
-
-    def to_dict(self) -> dict:
-        return {
-            'namespace': self.namespace,
-            'workload': self.workload,
-            'kind': self.kind,
-            'pods': list(self.pods),
-            'reserved': self.reserved,
-            'ip': self.ip,
-        }
 
 
 def _endpoint_info(endpoint: Endpoint, owners=None) -> tuple:
@@ -188,6 +115,21 @@ def endpoint_key(endpoint: Endpoint, owners=None) -> tuple[str, ViolationEndpoin
     return info[0], _view(info)
 
 
+def _key(direction, src_key: str, dst_key: str, protocol, port, reason) -> str:
+    return f'{direction}|{src_key}|{dst_key}|{protocol or "-"}|{"-" if port is None else port}|{reason or "-"}'
+
+
+def violation_key(drop: Drop, owners=None) -> str:
+    """The key ``drop`` aggregates under: ``direction|source|destination|protocol|port|reason`` (see ``endpoint_key``)."""
+    return _key(drop.direction, _endpoint_info(drop.source, owners)[0], _endpoint_info(drop.destination, owners)[0],
+                drop.protocol, drop.port, drop.reason)
+
+
+def drop_count(flow_packets: int, event_count: int) -> int:
+    """The one counting rule: the larger of the packets seen in flows and the Event occurrences (both lower bounds)."""
+    return max(flow_packets, event_count)
+
+
 @dataclass(slots=True)
 class Violation:  # pylint: disable=too-many-instance-attributes
     """All drops sharing one key."""
@@ -219,7 +161,7 @@ class Violation:  # pylint: disable=too-many-instance-attributes
     @property
     def count(self) -> int:
         """The larger of the packets seen in flows and the Event occurrences: both are lower bounds of the drops."""
-        return max(self.flow_packets, self.event_count)
+        return drop_count(self.flow_packets, self.event_count)
 
     def to_dict(self) -> dict:
         return {
@@ -306,8 +248,7 @@ class Aggregator:
     def _violation(self, drop: Drop) -> tuple[Violation | None, tuple, tuple]:
         src = _endpoint_info(drop.source, self.owners)
         dst = _endpoint_info(drop.destination, self.owners)
-        port = '-' if drop.port is None else drop.port
-        key = f'{drop.direction}|{src[0]}|{dst[0]}|{drop.protocol or "-"}|{port}|{drop.reason or "-"}'
+        key = _key(drop.direction, src[0], dst[0], drop.protocol, drop.port, drop.reason)
         violation = self._violations.get(key)
         if violation is None and len(self._violations) < self.max_violations:
             violation = Violation(key=key, direction=drop.direction, source=_view(src), destination=_view(dst),
@@ -397,3 +338,92 @@ class Aggregator:
 def aggregate(drops, coverage: Coverage | None = None, **options) -> AggregationResult:
     """Aggregate an iterable of Drops (``options`` as for ``Aggregator``)."""
     return Aggregator(**options).add_all(drops).result(coverage)
+
+
+# -- merging the violations of several results (reports) ----------------------------------------------------------
+def _merge_side_dict(target: dict, other) -> None:
+    for name in ('namespace', 'workload', 'kind', 'reserved', 'ip'):
+        if target.get(name) in (None, '') and other.get(name) not in (None, ''):
+            target[name] = other[name]
+    pods = list(target.get('pods') or [])
+    for pod in other.get('pods') or []:
+        if pod not in pods and len(pods) < MAX_PODS:
+            pods.append(pod)
+    target['pods'] = pods
+
+
+def _count(value, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def earliest(a, b):
+    """The earlier of two RFC 3339 times (either may be empty)."""
+    values = [v for v in (a, b) if v]
+    return min(values, key=lambda t: parse_time_ns(t) or 0) if values else None
+
+
+def latest(a, b):
+    """The later of two RFC 3339 times (either may be empty)."""
+    values = [v for v in (a, b) if v]
+    return max(values, key=lambda t: parse_time_ns(t) or 0) if values else None
+
+
+def merge_violation_dicts(lists, max_samples: int = DEFAULT_MAX_SAMPLES) -> list[dict]:
+    """Merge the ``violations`` of several results (``Violation.to_dict()`` dicts) by ``key``.
+
+    The same aggregation as ``Aggregator``, one level up: the same caps (``MAX_PODS`` pods per side, ``max_samples``
+    samples, ``MAX_NODES_PER_VIOLATION`` nodes, ``MAX_POLICIES_PER_VIOLATION`` policies) and the same counting rule
+    (``drop_count``): flow packets add up across results, Event occurrences add up, and the count is the larger of the
+    two. A dict without ``count_by_kind`` counts ``count`` (default 1) as flow packets when it names flow evidence,
+    else as Event occurrences. Result dicts: ``count_by_kind`` has ``event`` and ``flow``; insertion order is kept.
+    """
+    merged: dict = {}
+    for violations in lists:
+        for item in violations or []:
+            if not isinstance(item, Mapping) or not item.get('key'):
+                continue
+            key = str(item['key'])
+            current = merged.get(key)
+            if current is None:
+                current = merged[key] = {
+                    'key': key, 'direction': item.get('direction') or 'unknown',
+                    'source': dict(item.get('source') or {}), 'destination': dict(item.get('destination') or {}),
+                    'protocol': item.get('protocol'), 'port': item.get('port'), 'reason': item.get('reason'),
+                    'count_by_kind': {'event': 0, 'flow': 0}, 'first_seen': None, 'last_seen': None,
+                    'nodes': [], 'samples': [], 'policies': [], 'evidence_kinds': [],
+                }
+                current['source'].setdefault('pods', [])
+                current['destination'].setdefault('pods', [])
+            else:
+                _merge_side_dict(current['source'], item.get('source') or {})
+                _merge_side_dict(current['destination'], item.get('destination') or {})
+            counts = item.get('count_by_kind') if isinstance(item.get('count_by_kind'), Mapping) else {}
+            if counts:
+                for kind in ('event', 'flow'):
+                    current['count_by_kind'][kind] += _count(counts.get(kind))
+            else:
+                kinds = item.get('evidence_kinds') or ['flow']
+                current['count_by_kind']['flow' if 'flow' in kinds else 'event'] += _count(item.get('count'), 1)
+            current['first_seen'] = earliest(current['first_seen'], item.get('first_seen'))
+            current['last_seen'] = latest(current['last_seen'], item.get('last_seen'))
+            for node in item.get('nodes') or []:
+                if node not in current['nodes'] and len(current['nodes']) < MAX_NODES_PER_VIOLATION:
+                    current['nodes'].append(node)
+            for sample in item.get('samples') or []:
+                if sample not in current['samples'] and len(current['samples']) < max_samples:
+                    current['samples'].append(sample)
+            for policy in item.get('policies') or []:
+                if policy not in current['policies'] and len(current['policies']) < MAX_POLICIES_PER_VIOLATION:
+                    current['policies'].append(policy)
+            for kind in item.get('evidence_kinds') or []:
+                if kind not in current['evidence_kinds']:
+                    current['evidence_kinds'].append(kind)
+    for item in merged.values():
+        counts = item['count_by_kind']
+        item['count'] = drop_count(counts['flow'], counts['event'])
+        item['nodes'].sort()
+        item['evidence_kinds'].sort()
+    return list(merged.values())

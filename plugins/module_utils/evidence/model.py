@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from array import array
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import reason_code
@@ -124,7 +125,7 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One side of a dropped packet."""
+    """One side of a dropped packet (the one endpoint model of the evidence; aggregated: ``ViolationEndpoint``)."""
 
     namespace: str | None = None
     pod: str | None = None
@@ -162,6 +163,37 @@ class Endpoint:
 
 
 EMPTY_ENDPOINT = Endpoint()
+
+
+@dataclass(slots=True)
+class ViolationEndpoint:
+    """An ``Endpoint`` as the aggregation sees it: one side of a violation, over every Drop that shares its key.
+
+    The same concept as ``Endpoint`` (one side of a dropped packet), reduced to its identity (``aggregation.endpoint_key``):
+    a workload (``namespace``, ``workload`` name and ``kind``, up to ``aggregation.MAX_PODS`` of its ``pods``), a
+    reserved entity or an IP. ``Endpoint`` keeps what one packet said (pod, labels, identity); this keeps what all of
+    them share, so the two shapes (and their dicts in the module results) differ. Not to be confused with
+    ``attribution.snapshot.Endpoint`` (an end resolved against the cluster snapshot for the policy engines) or
+    ``verdicts.expectations.Peer`` (an observed end as the expectations judge it, matched against selectors).
+    """
+
+    namespace: str | None = None
+    workload: str | None = None
+    kind: str | None = None
+    pods: list = field(default_factory=list)
+    reserved: str | None = None
+    ip: str | None = None
+    kind_authoritative: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            'namespace': self.namespace,
+            'workload': self.workload,
+            'kind': self.kind,
+            'pods': list(self.pods),
+            'reserved': self.reserved,
+            'ip': self.ip,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +508,10 @@ MAX_LOST_SAMPLES = 10
 MAX_FILES_LISTED = 100
 MAX_NODES = 10_000
 MAX_SAMPLE_TEXT = 500
+# Events whose last count is kept exactly (sources de-duplicating relists, the aggregation counting increases).
+MAX_TRACKED_EVENTS = 100_000
+OVERFLOW_SLOTS = 1 << 16
+_MAX_PACKED = (1 << 60) - 1
 
 
 @dataclass(slots=True)
@@ -640,3 +676,51 @@ class Coverage:  # pylint: disable=too-many-instance-attributes
             'strict': self.strict,
             'verdicts': list(self.verdicts),
         }
+
+
+class EventTable:
+    """Bounded memory of Events seen: key -> ``(resourceVersion, count, flags)``.
+
+    The first ``limit`` keys are kept exactly. Further keys go to a fixed table of ``slots`` integers indexed by the key's
+    hash, holding the largest count and the OR of the flags of every key in that slot (no resourceVersion): a key that
+    shares a slot with another looks already seen with a count at least as large, so an Event can be under-counted but
+    never counted twice. ``approximate`` counts the slots in use: 0 means every count is exact.
+    """
+
+    __slots__ = ('limit', 'slots', 'approximate', '_exact', '_table')
+
+    def __init__(self, limit: int | None = None, slots: int = OVERFLOW_SLOTS):
+        self.limit = MAX_TRACKED_EVENTS if limit is None else limit
+        self.slots = slots
+        self.approximate = 0
+        self._exact: dict = {}
+        self._table = None
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def get(self, key):
+        """``(resourceVersion, count, flags)`` of ``key``, or None when it was never stored."""
+        hit = self._exact.get(key)
+        if hit is not None or self._table is None:
+            return hit
+        packed = self._table[hash(key) % self.slots]
+        if not packed:
+            return None
+        packed -= 1
+        return None, packed >> 4, packed & 15
+
+    def put(self, key, resource_version, count: int, flags: int = 0) -> None:
+        exact = self._exact
+        if key in exact or len(exact) < self.limit:
+            exact[key] = (resource_version, count, flags)
+            return
+        if self._table is None:
+            self._table = array('q', bytes(8 * self.slots))
+        slot = hash(key) % self.slots
+        packed = self._table[slot]
+        old_count, old_flags = ((packed - 1) >> 4, (packed - 1) & 15) if packed else (0, 0)
+        if not packed:
+            self.approximate += 1
+        count = min(max(0, count), _MAX_PACKED >> 4)
+        self._table[slot] = ((max(old_count, count) << 4) | old_flags | (flags & 15)) + 1

@@ -58,15 +58,37 @@ try:
 except ImportError:
     HAS_URLLIB3 = False
 
-try:
-    import kubernetes
-    import kubernetes.client
-    import kubernetes.config
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - depends on the environment
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = _exc
+# The kubernetes package is imported on first use: it costs ~0.2 s, and a module reading a saved capture (``src``)
+# never talks to an API server. ``HAS_KUBERNETES`` and ``KUBERNETES_IMPORT_ERROR`` stay module attributes: reading
+# either one (or calling ``_kubernetes()``) makes the import attempt, once.
+_KUBERNETES: dict = {}
+
+
+def _import_kubernetes() -> dict:
+    if not _KUBERNETES:
+        try:
+            import kubernetes  # pylint: disable=import-outside-toplevel
+            import kubernetes.client  # pylint: disable=import-outside-toplevel
+            import kubernetes.config  # pylint: disable=import-outside-toplevel
+            _KUBERNETES.update(module=kubernetes, HAS_KUBERNETES=True, KUBERNETES_IMPORT_ERROR=None)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            _KUBERNETES.update(module=None, HAS_KUBERNETES=False, KUBERNETES_IMPORT_ERROR=exc)
+    return _KUBERNETES
+
+
+def _kubernetes():
+    """The ``kubernetes`` package with its ``client`` and ``config`` sub-packages; KubeAPIError when it cannot be imported."""
+    found = _import_kubernetes()
+    if not found['HAS_KUBERNETES']:
+        raise KubeAPIError('the Python "kubernetes" package is required: %s' % found['KUBERNETES_IMPORT_ERROR'])
+    return found['module']
+
+
+def __getattr__(name):
+    if name in ('HAS_KUBERNETES', 'KUBERNETES_IMPORT_ERROR'):
+        return _import_kubernetes()[name]
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
 
 try:
     import websocket
@@ -357,9 +379,7 @@ class KubeAPI:
     @classmethod
     def from_configuration(cls, configuration, headers=None, **kwargs):
         """Build from a ``kubernetes.client.Configuration`` (plus extra default headers)."""
-        if not HAS_KUBERNETES:
-            raise KubeAPIError('the Python "kubernetes" package is required: %s' % KUBERNETES_IMPORT_ERROR)
-        api_client = kubernetes.client.ApiClient(configuration)
+        api_client = _kubernetes().client.ApiClient(configuration)
         extra = {}
         for name, value in (headers or {}).items():
             if isinstance(value, (list, tuple)):
@@ -386,8 +406,7 @@ class KubeAPI:
     @classmethod
     def from_kubeconfig(cls, path, context=None, **kwargs):
         """Build from a kubeconfig file (for tests and scripts)."""
-        if not HAS_KUBERNETES:
-            raise KubeAPIError('the Python "kubernetes" package is required: %s' % KUBERNETES_IMPORT_ERROR)
+        kubernetes = _kubernetes()
         configuration = kubernetes.client.Configuration()
         try:
             kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration,

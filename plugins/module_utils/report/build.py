@@ -37,8 +37,8 @@ from collections.abc import Iterable, Mapping
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import resolve_endpoint
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Drop, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import earliest, latest, merge_violation_dicts, violation_key
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Drop
 from ansible_collections.netobs.cilium.plugins.module_utils.report.document import (
     COLLECTION_NAME, COLLECTION_VERSION, FLEET_KIND, REPORT_KIND, SCHEMA_VERSION, VERDICT_INCOMPLETE, canonical_json, content_hash,
     evidence_hash, read_marker)
@@ -139,88 +139,17 @@ def source_info(result: Mapping, index: int) -> dict:
 
 
 # -- merging violations ---------------------------------------------------------------------------------
-def _merge_side(target: dict, other: Mapping) -> None:
-    for key in ('namespace', 'workload', 'kind', 'reserved', 'ip'):
-        if target.get(key) in (None, '') and other.get(key) not in (None, ''):
-            target[key] = other[key]
-    pods = list(target.get('pods') or [])
-    for pod in other.get('pods') or []:
-        if pod not in pods and len(pods) < 10:
-            pods.append(pod)
-    target['pods'] = pods
-
-
-def _min_time(a, b):
-    values = [v for v in (a, b) if v]
-    return min(values, key=lambda t: parse_time_ns(t) or 0) if values else None
-
-
-def _max_time(a, b):
-    values = [v for v in (a, b) if v]
-    return max(values, key=lambda t: parse_time_ns(t) or 0) if values else None
-
-
 def merge_violations(lists: Iterable[Iterable[Mapping]]) -> list[dict]:
-    """Merge Violation dicts of several sources by ``key`` (counts per evidence kind add up)."""
-    merged: dict[str, dict] = {}
-    for violations in lists:
-        for item in violations or []:
-            if not isinstance(item, Mapping) or not item.get('key'):
-                continue
-            key = str(item['key'])
-            current = merged.get(key)
-            if current is None:
-                current = merged[key] = {
-                    'key': key, 'direction': item.get('direction') or 'unknown',
-                    'source': dict(item.get('source') or {}), 'destination': dict(item.get('destination') or {}),
-                    'protocol': item.get('protocol'), 'port': item.get('port'), 'reason': item.get('reason'),
-                    'count_by_kind': {'event': 0, 'flow': 0}, 'first_seen': None, 'last_seen': None,
-                    'nodes': [], 'samples': [], 'policies': [], 'evidence_kinds': [],
-                }
-                current['source'].setdefault('pods', [])
-                current['destination'].setdefault('pods', [])
-            else:
-                _merge_side(current['source'], item.get('source') or {})
-                _merge_side(current['destination'], item.get('destination') or {})
-            counts = item.get('count_by_kind') if isinstance(item.get('count_by_kind'), Mapping) else {}
-            if counts:
-                for kind in ('event', 'flow'):
-                    current['count_by_kind'][kind] += _int(counts.get(kind))
-            else:
-                kinds = item.get('evidence_kinds') or ['flow']
-                current['count_by_kind']['flow' if 'flow' in kinds else 'event'] += _int(item.get('count'), 1)
-            current['first_seen'] = _min_time(current['first_seen'], item.get('first_seen'))
-            current['last_seen'] = _max_time(current['last_seen'], item.get('last_seen'))
-            for node in item.get('nodes') or []:
-                if node not in current['nodes']:
-                    current['nodes'].append(node)
-            for sample in item.get('samples') or []:
-                if sample not in current['samples'] and len(current['samples']) < 20:
-                    current['samples'].append(sample)
-            for policy in item.get('policies') or []:
-                if policy not in current['policies']:
-                    current['policies'].append(policy)
-            for kind in item.get('evidence_kinds') or []:
-                if kind not in current['evidence_kinds']:
-                    current['evidence_kinds'].append(kind)
-    for item in merged.values():
-        counts = item['count_by_kind']
-        item['count'] = max(counts['flow'], counts['event'])  # both are lower bounds of the drops
-        item['nodes'].sort()
-        item['evidence_kinds'].sort()
-    return list(merged.values())
+    """Merge Violation dicts of several sources by ``key``: the one aggregation's merge (its caps, its counting rule)."""
+    return merge_violation_dicts(lists)
 
 
 def drop_key(drop: Mapping) -> str | None:
-    """The violation key a Drop dict aggregates under (the aggregator's own rule)."""
+    """The violation key a Drop dict aggregates under (the aggregation's own key function)."""
     try:
-        record = Drop.from_dict(dict(drop))
+        return violation_key(Drop.from_dict(dict(drop)))
     except ValueError:
         return None
-    aggregator = Aggregator(collapse_pairs=False)
-    aggregator.add(record)
-    found = aggregator.violations()
-    return found[0].key if found else None
 
 
 # -- peers ---------------------------------------------------------------------------------------------
@@ -468,8 +397,8 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
         flows_not_understood = max(flows_not_understood, understood_not)
         not_decoded = max(not_decoded, _int(cov.get('skipped_other_verdicts')))
         times = cov.get('time') if isinstance(cov.get('time'), Mapping) else {}
-        first_flow = _min_time(first_flow, times.get('first'))
-        last_flow = _max_time(last_flow, times.get('last'))
+        first_flow = earliest(first_flow, times.get('first'))
+        last_flow = latest(last_flow, times.get('last'))
         flows_total += _int(result.get('flows_total'))
         drops_truncated = drops_truncated or bool(result.get('drops_truncated'))
     missing = sorted(n for n in expected if n not in seen and n not in unavailable)
@@ -483,9 +412,9 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
         unparsed_samples = []
         for result in events:
             cov = result.get('coverage') if isinstance(result.get('coverage'), Mapping) else {}
-            oldest = _min_time(oldest, cov.get('oldest_event'))
-            newest = _max_time(newest, cov.get('newest_event'))
-            since = _min_time(since, cov.get('since'))
+            oldest = earliest(oldest, cov.get('oldest_event'))
+            newest = latest(newest, cov.get('newest_event'))
+            since = earliest(since, cov.get('since'))
             if cov.get('ttl_warning') and cov['ttl_warning'] not in ttl_warnings:
                 ttl_warnings.append(str(cov['ttl_warning']))
             total += _int(result.get('events_total'))

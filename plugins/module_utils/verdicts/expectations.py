@@ -150,7 +150,12 @@ class ExpectationError(ValueError):
 # -- peers: one side of an observed connection, in the terms selectors need ------------------------------
 @dataclass(frozen=True)
 class Peer:
-    """One end of an observed connection (drop, allowed flow or probe)."""
+    """One end of an observed connection (drop, allowed flow or probe) as the judge matches it against selectors.
+
+    Not an endpoint of the evidence model (``evidence.model.Endpoint``/``ViolationEndpoint``): a Peer is built from a
+    violation side, a flow or a probe result (labels as a mapping, ``entity`` for reserved identities) only to be
+    compared with the ``from``/``to`` selectors of expectations; it carries no evidence of its own.
+    """
 
     namespace: str | None = None
     pod: str | None = None

@@ -8,7 +8,8 @@ Live collection lists Events with the server-side field selector ``reason=Packet
 ``involvedObject.namespace=<ns>`` - ``regarding.namespace`` on events.k8s.io/v1, which does not
 accept ``involvedObject.*`` - when namespaces are given, one namespaced request per namespace so a
 namespaced Role is enough), page by page (``limit``/``continue``), parses every event with
-``event_parser.parse_event`` and aggregates the drops with ``drop_aggregation.Aggregator``.
+``sources.events.parser.parse_event`` and hands every drop to the caller's ``sink`` (anything with ``add(drop)``):
+this source never aggregates (``report.collect`` wires it to ``evidence.aggregation``).
 Nothing is kept per event except its uid, so 100 000s of Events stream through in constant memory.
 
 ``api: auto`` reads core/v1 (Cilium writes core/v1 Events, every cluster serves them and they carry
@@ -31,6 +32,7 @@ after retries, a watch could not be resumed, or a namespace could not be read.
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import fnmatch
 import json
@@ -41,8 +43,7 @@ import re
 import threading
 import time
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator, EventTable
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import (
     DurationError,
@@ -72,6 +73,10 @@ EVENTS_V1 = 'events.k8s.io/v1'
 API_CHOICES = ('auto', CORE_V1, EVENTS_V1)
 DEFAULT_EVENT_TTL = 3600
 SRC_SUFFIXES = ('.json', '.yaml', '.yml')
+# A JSON src file this large whose top level is one object with an ``items`` list (``kubectl get events -o json``) is
+# read item by item instead of whole (memory: one read chunk plus one item, not ~8x the file).
+STREAM_MIN_BYTES = 16 << 20
+STREAM_CHUNK = 256 << 10
 DEFAULT_TIMEOUT = 300
 MAX_WATCH_RELISTS = 5          # consecutive 410 Gone relists per scope before that watch gives up
 RELIST_BACKOFF = 0.5           # seconds before the 2nd consecutive relist, doubled each time (jitter 0.8-1.2x)
@@ -343,12 +348,130 @@ def iter_src_items(src):
     recursively in name order (``*.json``, ``*.yaml``, ``*.yml``).
     """
     for path in _src_files(src):
+        if _streamable(path):
+            for item in _stream_items(path):
+                for event in _events_from_doc(item, 1):
+                    yield path, None, event
+            continue
         for line, doc in _documents_from_file(path):
             if isinstance(doc, Undecodable):
                 yield path, doc.line, doc
                 continue
             for item in _events_from_doc(doc):
                 yield path, line if item is doc else None, item
+
+
+class _NotStreamable(Exception):
+    """The file is not exactly one JSON object with one ``items`` list: it is read whole, as before."""
+
+
+_WHITESPACE = re.compile(r'[ \t\r\n]*')
+_RAW_DECODE = json.JSONDecoder().raw_decode
+
+
+class _JSONStream:
+    """Strict UTF-8 text of a file, read in chunks; ``value()`` decodes the next JSON value, dropping what was read."""
+
+    def __init__(self, handle, chunk):
+        self.handle = handle
+        self.chunk = chunk
+        self.decoder = codecs.getincrementaldecoder('utf-8')('strict')
+        self.text = ''
+        self.pos = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Append more text (at least as much as is pending, so a large value costs O(n log n)); False at the end."""
+        if self.eof:
+            return False
+        data = self.handle.read(max(self.chunk, len(self.text) - self.pos))
+        try:
+            more = self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise _NotStreamable(str(exc)) from None
+        self.eof = not data
+        self.text = self.text[self.pos:] + more
+        self.pos = 0
+        return bool(data) or bool(more)
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end of the file)."""
+        while True:
+            self.pos = _WHITESPACE.match(self.text, self.pos).end()
+            if self.pos < len(self.text) or not self.fill():
+                return self.text[self.pos:self.pos + 1]
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            raise _NotStreamable('expected %r' % char)
+        self.pos += 1
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                obj, end = _RAW_DECODE(self.text, self.pos)
+                if end < len(self.text) or self.eof:  # a number that ends the buffer may go on in the next chunk
+                    self.pos = end
+                    return obj
+            except (ValueError, RecursionError):
+                if self.eof:
+                    raise _NotStreamable('a value does not decode') from None
+            if not self.fill():
+                raise _NotStreamable('the file ends inside a value')
+
+
+def _streamable(path) -> bool:
+    """A JSON file large enough to stream whose every byte forms one object with one ``items`` list (checked by reading
+    it once without keeping anything); anything else (a YAML file, JSON lines, a truncated capture) is read whole."""
+    try:
+        if os.path.getsize(path) < STREAM_MIN_BYTES:
+            return False
+        for _item in _stream_items(path):
+            pass
+    except (OSError, _NotStreamable):
+        return False
+    return True
+
+
+def _stream_items(path, chunk=None):
+    """Yield the ``items`` of the one top-level object of a JSON file, one at a time; ``_NotStreamable`` on anything
+    else (its other keys are read and dropped; ``involvedObject``/``regarding`` at the top level make it an Event)."""
+    with open(path, 'rb') as handle:
+        if handle.read(3) != b'\xef\xbb\xbf':  # UTF-8 byte order mark
+            handle.seek(0)
+        stream = _JSONStream(handle, chunk or STREAM_CHUNK)
+        stream.expect('{')
+        keys = set()
+        while True:
+            key = stream.value()
+            if not isinstance(key, str) or key in keys or key in ('involvedObject', 'regarding'):
+                raise _NotStreamable('not an Event list')
+            keys.add(key)
+            stream.expect(':')
+            if key != 'items':
+                stream.value()
+            else:
+                stream.expect('[')
+                if stream.peek() == ']':
+                    stream.pos += 1
+                else:
+                    while True:
+                        yield stream.value()
+                        char = stream.peek()
+                        stream.pos += 1
+                        if char == ']':
+                            break
+                        if char != ',':
+                            raise _NotStreamable('expected , or ]')
+            char = stream.peek()
+            stream.pos += 1
+            if char == '}':
+                break
+            if char != ',':
+                raise _NotStreamable('expected , or }')
+        if 'items' not in keys or stream.peek() != '':
+            raise _NotStreamable('no items, or more after the object')
 
 
 def _documents_from_file(path):
@@ -511,11 +634,15 @@ class _Scope:
 
 
 class DropEventsCollector:
-    """Streams PacketDrop Events into drops/violations; see the module docstring."""
+    """Streams PacketDrop Events into drops and a ``sink``; see the module docstring.
+
+    ``sink`` receives every drop in scope (an Event seen again included: the sink counts increases); ``result()``
+    holds what the source saw, without violations (the aggregation adds them, see ``report.collect``).
+    """
 
     def __init__(self, api=None, namespaces=None, since=None, reasons=None, api_version='auto', page_size=500,
                  max_drops=100, max_violations=100, wait_for=None, now=None, clock=time.monotonic, event_ttl=DEFAULT_EVENT_TTL,
-                 timeout=None, allow_empty=False):
+                 timeout=None, allow_empty=False, sink=None):
         if api_version not in API_CHOICES:
             raise DropEventsError('api must be one of %s (got %r)' % (', '.join(API_CHOICES), api_version))
         if page_size is not None and page_size < 1:
@@ -549,7 +676,7 @@ class DropEventsCollector:
         self.wait = WaitCriteria(wait_for) if wait_for is not None else None
         self.clock = clock
         self.event_ttl = event_ttl
-        self.aggregator = Aggregator()
+        self.sink = sink
         self.cov = Coverage()
         self.drops = []
         self.drops_truncated = False
@@ -672,7 +799,8 @@ class DropEventsCollector:
                 self.excluded['reasons'] += 1
             self._seen.put(key, rv, count, _COUNTED)
             return None
-        self.aggregator.add(drop)
+        if self.sink is not None:
+            self.sink.add(drop)
         if not known:
             if self.max_drops == 0 or len(self.drops) < self.max_drops:
                 self.drops.append(drop.to_dict())
@@ -949,7 +1077,7 @@ class DropEventsCollector:
         cov['not_understood'] = self.malformed + self.cov.unparsed_events + self.cov.malformed + self.cov.other_records
         cov['not_understood_samples'] = list(self.not_event_samples)
         cov['empty'] = self.empty
-        cov['counts_approximate'] = bool(self._seen.approximate or self.aggregator.stats.events_approximate)
+        cov['counts_approximate'] = bool(self._seen.approximate)
         cov['oldest_event'] = format_timestamp(self.oldest)
         cov['newest_event'] = format_timestamp(self.newest)
         cov['since'] = format_timestamp(self.since)
@@ -972,14 +1100,10 @@ class DropEventsCollector:
         return None
 
     def result(self):
-        violations = self.aggregator.violations()
-        shown = violations if self.max_violations == 0 else violations[:self.max_violations]
+        """What the source saw; ``report.collect`` adds ``violations`` (capped by ``max_violations``) from the sink."""
         result = {
             'drops': self.drops,
             'drops_truncated': self.drops_truncated,
-            'violations': [v.to_dict() for v in shown],
-            'violations_total': len(violations),
-            'violations_truncated': len(shown) < len(violations),
             'events_total': self.events_total,
             'unparsed': {'count': self.cov.unparsed_events, 'samples': list(self.cov.unparsed_samples)},
             'coverage': self.coverage(),
@@ -1021,13 +1145,16 @@ def _human(delta):
     return '%dm' % (seconds // 60)
 
 
-def collect(api=None, src=None, **options):
-    """Run a collection; returns the result dict, raises DropEventsError / KubeAPIError.
+def collect(api=None, src=None, factory=None, **options):
+    """Run a collection; returns ``(result dict, collector)``, raises DropEventsError / KubeAPIError.
+
+    Pass ``sink=`` (see ``DropEventsCollector``) to receive the drops; the result has no violations.
+    ``factory`` builds the collector (default ``DropEventsCollector``; ``report.collect`` passes one that aggregates).
 
     A ``wait_for`` that is not satisfied raises ``DropEventsError`` whose ``result`` holds the
     partial result (for ``fail_json``).
     """
-    collector = DropEventsCollector(api=api, **options)
+    collector = (factory or DropEventsCollector)(api=api, **options)
     if src:
         if collector.wait is not None:
             raise DropEventsError('wait_for cannot be used with src (a saved capture does not change); remove one of them')

@@ -44,7 +44,6 @@ except ImportError:  # pragma: no cover - mmap is part of CPython on every suppo
     HAS_MMAP = False
     _MAP_FLAGS = 0
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import AggregationResult, Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, LostEvents, NodeStatus, parse_time_ns
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import VERDICT_CODES, verdict_name
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import MalformedRecord, get_loads, parse_record
@@ -503,12 +502,3 @@ def read_drops(source, label: str | None = None, **options) -> tuple[list[Drop],
     reader = CaptureReader(**options)
     drops = list(reader.drops(source, label))
     return drops, reader.coverage
-
-
-def aggregate_capture(source, aggregator: Aggregator | None = None, label: str | None = None, **options) -> AggregationResult:
-    """Stream ``source`` into an ``Aggregator`` (bounded memory) and return violations with coverage."""
-    reader = CaptureReader(**options)
-    aggregator = aggregator if aggregator is not None else Aggregator()
-    for drop in reader.drops(source, label):
-        aggregator.add(drop)
-    return aggregator.result(reader.coverage)

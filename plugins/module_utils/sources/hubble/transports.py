@@ -16,8 +16,9 @@ Logic behind the ``netobs.cilium.hubble_flows_info`` module, importable without 
 * ``file``: saved ``hubble observe -o json|jsonpb`` captures (file or directory, gzip ok) read with the
   evidence-core ``capture_reader``; the same filters are applied locally.
 
-Every transport feeds the evidence-core parser (``flow_parser``) and ``drop_aggregation.Aggregator``
-and fills one ``drop_model.Coverage`` (flows, lost_events, node_status, malformed lines).
+Every transport feeds the evidence-core parser (``sources.hubble.parser``), fills one ``evidence.model.Coverage``
+(flows, lost_events, node_status, malformed lines) and hands each matching Drop to the caller's ``sink``: this
+source never aggregates (``report.collect.hubble_flows`` wires it to ``evidence.aggregation``).
 
 ``timeout`` (plus ``follow_for``) bounds the whole live call: Kubernetes API requests (``KubeAPI.deadline``),
 the Relay stream (gRPC deadline) and every agent exec. When it runs out, what was collected is returned with
@@ -37,7 +38,6 @@ from urllib.parse import quote
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, LostEvents, NodeStatus
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import VERDICT_CODES
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import MalformedRecord, parse_record
@@ -56,16 +56,20 @@ RELAY_NOT_ENABLED = ('Hubble Relay is not enabled: Service {ns}/hubble-relay doe
 
 
 class FlowCollection:
-    """Accumulates flows of one run: drops (bounded list), violations, coverage, nodes, partial reasons."""
+    """Accumulates flows of one run: drops (bounded list), coverage, nodes, partial reasons.
 
-    def __init__(self, query, max_drops=100, transport='relay'):
+    Every matching Drop is also handed to ``sink`` (anything with ``add(drop)``), in input order, as it is read:
+    the caller passes the aggregation there (see ``report.collect``); a source never aggregates.
+    """
+
+    def __init__(self, query, max_drops=100, transport='relay', sink=None):
         self.query = query
         self.filters = hubble_relay.build_flow_filters(query)
         self.transport = transport
         self.max_drops = max_drops
         self.coverage = Coverage()
         self.coverage.verdicts = tuple(query.verdicts or VERDICT_CODES)
-        self.aggregator = Aggregator()
+        self.sink = sink
         self.drops = []
         self.drops_total = 0
         self.flows_total = 0
@@ -89,7 +93,8 @@ class FlowCollection:
             self.nodes_seen.add(drop.node)
         if not self.max_drops or len(self.drops) < self.max_drops:
             self.drops.append(drop)
-        self.aggregator.add(drop)
+        if self.sink is not None:
+            self.sink.add(drop)
 
     def add_record(self, obj, label=None, line=None):
         """One decoded jsonpb response dict (relay): flow, lost_events or node_status."""
@@ -168,7 +173,6 @@ class FlowCollection:
         return {
             'drops': [drop.to_dict() for drop in self.drops],
             'drops_truncated': bool(self.max_drops) and self.drops_total > len(self.drops),
-            'violations': [violation.to_dict() for violation in self.aggregator.violations()],
             'flows_total': self.flows_total,
             'timed_out': self.timed_out,
             'nodes': {
@@ -183,7 +187,6 @@ class FlowCollection:
             },
             'malformed': {'count': cov.malformed, 'lines': list(cov.malformed_lines), 'samples': list(cov.malformed_samples)},
             'coverage': coverage,
-            'aggregation': self.aggregator.stats.to_dict(),
             'partial': bool(self.partial_reasons),
             'partial_reasons': list(self.partial_reasons),
             'query': self.query.to_dict(),
@@ -467,8 +470,11 @@ def _ns(value):
 
 
 def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_namespace='kube-system', tls=None,
-            timeout=30.0, max_drops=100, allow_empty=False, **query_options):
-    """Run one collection; returns ``(result dict, FlowCollection)``. Raises ``HubbleError``/``KubeAPIError``."""
+            timeout=30.0, max_drops=100, allow_empty=False, sink=None, **query_options):
+    """Run one collection; returns ``(result dict, FlowCollection)``. Raises ``HubbleError``/``KubeAPIError``.
+
+    The result holds what the source saw (drops, coverage, nodes...); every matching Drop also goes to ``sink``.
+    """
     if transport not in TRANSPORTS:
         raise HubbleError('transport must be one of %s' % ', '.join(TRANSPORTS))
     if max_drops is not None and max_drops < 0:
@@ -476,7 +482,7 @@ def collect(transport='relay', api=None, src=None, relay_address='auto', cilium_
     if timeout is not None and timeout <= 0:
         raise HubbleError('timeout must be a positive number of seconds')
     query = hubble_relay.FlowQuery(**query_options)
-    collection = FlowCollection(query, max_drops=max_drops or 0, transport=transport)
+    collection = FlowCollection(query, max_drops=max_drops or 0, transport=transport, sink=sink)
     if tls is not None:
         collection.warnings.extend(tls.warnings)
     if timeout and transport != 'file':

@@ -12,7 +12,8 @@ import os
 import pytest
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import parser as flow_parser
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader, aggregate_capture, read_drops
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader, read_drops
 
 FIXTURES = os.path.normpath(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium'))
 FLOWS = os.path.join(FIXTURES, 'flows.jsonl')
@@ -203,7 +204,7 @@ def test_numeric_and_spaced_verdicts_are_found_and_the_first_verdict_key_decides
 
 
 def test_aggregate_capture_streams_into_violations():
-    result = aggregate_capture(FLOWS)
+    result = pipeline.aggregate_capture(FLOWS)
     assert [(v.key, v.count) for v in result.violations] == [
         ('egress|cni-test/netshot|cni-test/nginx|TCP|80|POLICY_DENIED', 2),
         ('egress|cni-test/netshot|ip:1.1.1.1|ICMPv4|-|POLICY_DENY', 1),

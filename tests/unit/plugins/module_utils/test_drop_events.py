@@ -12,8 +12,8 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector, DropEventsError, WaitCriteria
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsError, WaitCriteria
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPIError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drop_events')
@@ -36,7 +36,7 @@ def to_events_v1(ev):
 
 def collect_src(path, **kwargs):
     kwargs.setdefault('now', NOW)
-    result, _collector = drop_events.collect(src=str(path), **kwargs)
+    result, _collector = pipeline.drop_events(src=str(path), **kwargs)
     return result
 
 
@@ -126,8 +126,8 @@ def test_since_reasons_namespaces_filters():
 
 
 def test_since_excluding_everything_warns():
-    _result, collector = drop_events.collect(src=os.path.join(FIXTURES, 'events.json'), since='1m',
-                                             now=NOW + datetime.timedelta(days=1))
+    _result, collector = pipeline.drop_events(src=os.path.join(FIXTURES, 'events.json'), since='1m',
+                                              now=NOW + datetime.timedelta(days=1))
     assert collector.warnings and 'older than since=1m' in collector.warnings[0]
 
 
@@ -151,19 +151,19 @@ def test_unparsed_messages_are_counted_with_samples(tmp_path):
 
 def test_invalid_options_are_rejected():
     with pytest.raises(DropEventsError, match='api must be one of'):
-        DropEventsCollector(api_version='v2')
+        pipeline.AggregatedDropEvents(api_version='v2')
     with pytest.raises(DropEventsError, match='page_size'):
-        DropEventsCollector(page_size=0)
+        pipeline.AggregatedDropEvents(page_size=0)
     with pytest.raises(DropEventsError, match='max_drops'):
-        DropEventsCollector(max_drops=-1)
+        pipeline.AggregatedDropEvents(max_drops=-1)
     with pytest.raises(DropEventsError, match="invalid since 'yesterday'"):
-        DropEventsCollector(since='yesterday')
+        pipeline.AggregatedDropEvents(since='yesterday')
     with pytest.raises(DropEventsError, match="'a,b' is not a valid namespace name"):
-        DropEventsCollector(namespaces=['ok', 'a,b'])
+        pipeline.AggregatedDropEvents(namespaces=['ok', 'a,b'])
     with pytest.raises(DropEventsError, match='min_count'):
-        DropEventsCollector(wait_for={'min_count': 0})
+        pipeline.AggregatedDropEvents(wait_for={'min_count': 0})
     with pytest.raises(DropEventsError, match='cannot be used with src'):
-        drop_events.collect(src=FIXTURES, wait_for={'pod': 'x'})
+        pipeline.drop_events(src=FIXTURES, wait_for={'pod': 'x'})
 
 
 # ------------------------------------------------------------------ wait_for matching
@@ -191,7 +191,7 @@ def test_wait_criteria(spec, match):
 
 
 def test_wait_counts_occurrences_and_updates_of_the_same_event():
-    collector = DropEventsCollector(wait_for={'pod': 'netshot', 'min_count': 10}, now=NOW)
+    collector = pipeline.AggregatedDropEvents(wait_for={'pod': 'netshot', 'min_count': 10}, now=NOW)
     event = copy.deepcopy(load()['items'][0])  # count 7
     collector.ingest(event)
     assert (collector.matched, collector.matched_events, collector.events_total) == (7, 1, 1)
@@ -206,7 +206,7 @@ def test_wait_counts_occurrences_and_updates_of_the_same_event():
 
 
 def test_wait_failure_message_names_criteria_and_what_was_seen():
-    collector = DropEventsCollector(wait_for={'pod': 'netshot', 'port': 443, 'timeout': 30}, now=NOW)
+    collector = pipeline.AggregatedDropEvents(wait_for={'pod': 'netshot', 'port': 443, 'timeout': 30}, now=NOW)
     for item in load()['items']:
         collector.ingest(item)
     message = collector.wait_failure_message()
@@ -218,14 +218,14 @@ def test_wait_failure_message_names_criteria_and_what_was_seen():
 
 
 def test_ttl_warning_only_when_window_exceeds_event_ttl():
-    collector = DropEventsCollector(since='30m', now=NOW)
+    collector = pipeline.AggregatedDropEvents(since='30m', now=NOW)
     collector.source = 'api'
     assert collector.ttl_warning() is None
-    collector = DropEventsCollector(since='3h', now=NOW)
+    collector = pipeline.AggregatedDropEvents(since='3h', now=NOW)
     collector.source = 'api'
     warning = collector.ttl_warning()
     assert 'since=3h reaches 3h0m back' in warning and 'event TTL' in warning and 'oldest PacketDrop event seen: none' in warning
-    collector = DropEventsCollector(now=NOW)
+    collector = pipeline.AggregatedDropEvents(now=NOW)
     collector.source = 'api'
     assert 'no since given' in collector.ttl_warning()
 
@@ -261,7 +261,7 @@ def test_namespaced_scopes_use_namespaced_paths_and_selectors():
         ('/api/v1/namespaces/cni-test/events', 'reason=PacketDrop,involvedObject.namespace=cni-test'): [page(items[:5])],
         ('/api/v1/namespaces/payments/events', 'reason=PacketDrop,involvedObject.namespace=payments'): [page([items[4]])],
     })
-    result, _collector = drop_events.collect(api=api, namespaces=['payments', 'cni-test', 'payments'], page_size=50, now=NOW)
+    result, _collector = pipeline.drop_events(api=api, namespaces=['payments', 'cni-test', 'payments'], page_size=50, now=NOW)
     assert [c[0] for c in api.calls] == ['/api/v1/namespaces/cni-test/events', '/api/v1/namespaces/payments/events']
     assert all(c[2] == 50 for c in api.calls)
     assert result['events_total'] == 5 and result['api_used'] == 'core/v1' and result['api_requests'] == 2
@@ -274,10 +274,10 @@ def test_auto_falls_back_to_events_v1_on_403_or_404():
         ('/api/v1/events', 'reason=PacketDrop'): [forbidden],
         ('/apis/events.k8s.io/v1/events', 'reason=PacketDrop'): [page(items)],
     })
-    result, _collector = drop_events.collect(api=api, now=NOW)
+    result, _collector = pipeline.drop_events(api=api, now=NOW)
     assert result['api_used'] == 'events.k8s.io/v1' and result['events_total'] == 6
     api = FakeAPI({('/apis/events.k8s.io/v1/namespaces/x/events', 'reason=PacketDrop,regarding.namespace=x'): [page([])]})
-    result, _collector = drop_events.collect(api=api, api_version='events.k8s.io/v1', namespaces=['x'], now=NOW)
+    result, _collector = pipeline.drop_events(api=api, api_version='events.k8s.io/v1', namespaces=['x'], now=NOW)
     assert result['api_used'] == 'events.k8s.io/v1'
 
 
@@ -285,7 +285,7 @@ def test_explicit_api_does_not_fall_back():
     forbidden = KubeAPIError('Forbidden (HTTP 403): may not list "events"', status=403)
     api = FakeAPI({('/api/v1/events', 'reason=PacketDrop'): [forbidden]})
     with pytest.raises(KubeAPIError, match='may not list "events"'):
-        drop_events.collect(api=api, api_version='core/v1', now=NOW)
+        pipeline.drop_events(api=api, api_version='core/v1', now=NOW)
     assert len(api.calls) == 1
 
 
@@ -295,14 +295,14 @@ def test_both_apis_forbidden_reports_both():
         ('/apis/events.k8s.io/v1/events', 'reason=PacketDrop'): [KubeAPIError('Forbidden v1', status=403, reason='Forbidden')],
     })
     with pytest.raises(KubeAPIError) as err:
-        drop_events.collect(api=api, now=NOW)
+        pipeline.drop_events(api=api, now=NOW)
     assert str(err.value) == 'Forbidden core (api: auto also tried events.k8s.io/v1: HTTP 403 Forbidden)'
 
 
 def test_failure_after_first_page_marks_partial():
     items = load()['items']
     api = FakeAPI({('/api/v1/events', 'reason=PacketDrop'): [page(items[:3]), KubeAPIError('HTTP 503 after 6 attempts', status=503)]})
-    result, collector = drop_events.collect(api=api, now=NOW)
+    result, collector = pipeline.drop_events(api=api, now=NOW)
     assert result['partial'] is True and result['events_total'] == 3
     assert 'stopped after 1 page(s): HTTP 503 after 6 attempts' in result['partial_reasons'][0]
     assert collector.warnings
@@ -311,7 +311,7 @@ def test_failure_after_first_page_marks_partial():
 def test_failure_on_first_page_raises():
     api = FakeAPI({('/api/v1/events', 'reason=PacketDrop'): [KubeAPIError('HTTP 503 after 6 attempts', status=503)]})
     with pytest.raises(KubeAPIError, match='503'):
-        drop_events.collect(api=api, now=NOW)
+        pipeline.drop_events(api=api, now=NOW)
 
 
 def test_runtime_declares_the_action_group():

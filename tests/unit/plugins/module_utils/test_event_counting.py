@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 
 import report_samples as samples
 
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence import aggregation as drop_aggregation
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence import model as evidence_model
 from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import EventTable
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector
+from ansible_collections.netobs.cilium.plugins.module_utils.report.collect import AggregatedDropEvents
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'cilium')
 MESSAGE = 'Packet dropped (policy_denied) 10.0.0.1:4444 -> 10.0.0.2:80 tcp SYN'
@@ -30,9 +30,9 @@ def packet_drop(index, count, rv='1'):
 
 def test_events_past_the_tracking_limit_are_not_counted_twice(monkeypatch):
     """Cap 2, four Events (5 + 3 + 4 + 4 = 16 occurrences) listed three times: 16, never more."""
-    monkeypatch.setattr(drop_aggregation, 'MAX_TRACKED_EVENTS', 2)
+    monkeypatch.setattr(evidence_model, 'MAX_TRACKED_EVENTS', 2)
     counts = [5, 3, 4, 4]
-    collector = DropEventsCollector(max_drops=0)
+    collector = AggregatedDropEvents(max_drops=0)
     for relist in range(3):
         for index, count in enumerate(counts):
             collector.ingest(packet_drop(index, count, rv=str(relist + 1)))  # a relist: new resourceVersion, same count
@@ -46,8 +46,8 @@ def test_events_past_the_tracking_limit_are_not_counted_twice(monkeypatch):
 
 
 def test_a_growing_event_past_the_limit_adds_only_its_increase(monkeypatch):
-    monkeypatch.setattr(drop_aggregation, 'MAX_TRACKED_EVENTS', 1)
-    collector = DropEventsCollector(max_drops=0)
+    monkeypatch.setattr(evidence_model, 'MAX_TRACKED_EVENTS', 1)
+    collector = AggregatedDropEvents(max_drops=0)
     for count, rv in ((1, '1'), (2, '2'), (2, '3')):
         collector.ingest(packet_drop(0, 1, rv='1'))
         collector.ingest(packet_drop(1, count, rv=rv))  # beyond the limit: 1, then 2, then 2 again

@@ -17,7 +17,7 @@ import os
 import pytest
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 
 NOW = datetime.datetime(2026, 12, 3, 15, 0, 0, tzinfo=datetime.timezone.utc)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -62,7 +62,7 @@ def test_more_than_one_slash_is_a_clear_error():
 
 
 def _file_flows(**filters):
-    result, _collection = hubble_transports.collect(
+    result, _collection = pipeline.hubble_flows(
         transport='file', api=None, src=REAL, relay_address=None, cilium_namespace='kube-system', tls=None, timeout=30,
         max_drops=0, verdicts=['DROPPED'], namespaces=None, from_pods=filters.get('from_pods'), to_pods=filters.get('to_pods'),
         from_labels=None, to_labels=None, drop_reasons=None, since=None, until=None, last=None, follow_for=None)

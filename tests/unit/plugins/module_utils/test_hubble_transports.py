@@ -11,6 +11,7 @@ import os
 import pytest
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as ht
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import parse_record
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import ExecResult, KubeAPIError
@@ -82,7 +83,7 @@ def test_exec_merges_nodes_by_time_and_reports_each_failure():
         'cilium-d': KubeAPIError('boom', status=500),
     }
     api = FakeAPI(pods, outcomes)
-    result, _collection = ht.collect(transport='exec', api=api, cilium_namespace='kube-system', timeout=9)
+    result, _collection = pipeline.hubble_flows(transport='exec', api=api, cilium_namespace='kube-system', timeout=9)
     assert api.calls[0] == ('list', '/api/v1/namespaces/kube-system/pods', {'labelSelector': 'k8s-app=cilium'})
     assert {c[2] for c in api.calls if c[0] == 'exec'} == {'cilium-a', 'cilium-b', 'cilium-c', 'cilium-d'}
     assert all(c[3] == 'cilium-agent' and c[5] == 9 for c in api.calls if c[0] == 'exec')
@@ -100,12 +101,12 @@ def test_exec_forbidden_everywhere_raises_the_rbac_error():
     denied = KubeAPIError('Forbidden (HTTP 403): the credentials in use may not create "pods/exec"', status=403)
     api = FakeAPI([pod('cilium-a', 'n1'), pod('cilium-b', 'n2')], {'cilium-a': denied, 'cilium-b': denied})
     with pytest.raises(KubeAPIError, match='pods/exec'):
-        ht.collect(transport='exec', api=api)
+        pipeline.hubble_flows(transport='exec', api=api)
 
 
 def test_exec_without_agent_pods_names_the_namespace():
     with pytest.raises(hr.HubbleError, match='No Cilium agent pod .* in namespace cilium'):
-        ht.collect(transport='exec', api=FakeAPI([], {}), cilium_namespace='cilium')
+        pipeline.hubble_flows(transport='exec', api=FakeAPI([], {}), cilium_namespace='cilium')
 
 
 def test_exec_follow_for_waits_then_reads_the_window_since_the_start():
@@ -119,7 +120,7 @@ def test_exec_follow_for_waits_then_reads_the_window_since_the_start():
 
 def test_exec_timeout_keeps_the_output_and_marks_the_node():
     api = FakeAPI([pod('cilium-a', 'n1')], {'cilium-a': ExecResult(None, jsonl_for('n1'), b'', True)})
-    result, _collection = ht.collect(transport='exec', api=api)
+    result, _collection = pipeline.hubble_flows(transport='exec', api=api)
     assert result['flows_total'] == 7 and result['partial']
     assert 'did not finish in time' in result['nodes']['unavailable'][0]['reason']
 
@@ -141,18 +142,18 @@ def test_capture_filtering_on_drops_agrees_with_hubble_filter_semantics_on_json(
 def test_file_transport_last_n_per_node_and_time_window(tmp_path):
     capture = tmp_path / 'flows.jsonl'
     capture.write_bytes(jsonl_for('n1') + jsonl_for('n2'))
-    result, _collection = ht.collect(transport='file', src=str(capture), last=2, verdicts=[])
+    result, _collection = pipeline.hubble_flows(transport='file', src=str(capture), last=2, verdicts=[])
     assert result['flows_total'] == 4 and sorted(d['node'] for d in result['drops']) == ['n1', 'n1', 'n2', 'n2']
-    window, _collection = ht.collect(transport='file', src=str(capture), since='2025-05-31T05:24:48Z',
-                                     until='2025-05-31T05:24:49Z', verdicts=[])
+    window, _collection = pipeline.hubble_flows(transport='file', src=str(capture), since='2025-05-31T05:24:48Z',
+                                                until='2025-05-31T05:24:49Z', verdicts=[])
     assert window['flows_total'] > 0 and all('05:24:48' in d['time'] for d in window['drops'])
 
 
 def test_file_transport_needs_src_and_rejects_follow():
     with pytest.raises(hr.HubbleError, match='needs src'):
-        ht.collect(transport='file')
+        pipeline.hubble_flows(transport='file')
     with pytest.raises(hr.HubbleError, match='follow_for cannot be used'):
-        ht.collect(transport='file', src=FLOWS, follow_for=3)
+        pipeline.hubble_flows(transport='file', src=FLOWS, follow_for=3)
 
 
 def test_relay_node_status_bookkeeping():
@@ -171,6 +172,6 @@ def test_relay_node_status_bookkeeping():
 
 def test_option_errors():
     with pytest.raises(hr.HubbleError, match='transport must be one of'):
-        ht.collect(transport='grpc')
+        pipeline.hubble_flows(transport='grpc')
     with pytest.raises(hr.HubbleError, match='max_drops must be 0'):
-        ht.collect(transport='file', src=FLOWS, max_drops=-1)
+        pipeline.hubble_flows(transport='file', src=FLOWS, max_drops=-1)

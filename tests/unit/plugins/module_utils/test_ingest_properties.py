@@ -21,7 +21,7 @@ from event_mutations import HUGE_INT, fixture_events, mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsCollector
+from ansible_collections.netobs.cilium.plugins.module_utils.report.collect import AggregatedDropEvents
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES
 
 NOW = datetime.datetime(2025, 5, 31, 5, 30, tzinfo=datetime.timezone.utc)
@@ -60,7 +60,7 @@ def packet_drop(index=0):
 @given(rng=st.randoms(use_true_random=False), options=st.sampled_from(OPTION_SETS), extra=st.lists(JSON_VALUES, max_size=3))
 def test_mutated_event_never_raises_and_is_accounted_once(rng, options, extra):
     event = mutate(rng, rng.choice(EVENTS), extra)
-    collector = DropEventsCollector(now=NOW, **options)
+    collector = AggregatedDropEvents(now=NOW, **options)
     collector.ingest(event)
     assert accounted(collector) == 1
     result = collector.result()
@@ -72,7 +72,7 @@ def test_mutated_event_never_raises_and_is_accounted_once(rng, options, extra):
 @CAPPED_STREAM
 @given(rng=st.randoms(use_true_random=False), size=st.integers(1, 30))
 def test_mutated_stream_never_raises_and_counts_each_item_at_most_once(rng, size):
-    collector = DropEventsCollector(now=NOW)
+    collector = AggregatedDropEvents(now=NOW)
     for index in range(size):
         before = accounted(collector)
         item = mutate(rng, rng.choice(EVENTS)) if rng.random() < 0.7 else rng.choice(EVENTS)
@@ -119,7 +119,7 @@ def _deep_wrapper(event):
 ])
 def test_mistyped_event_is_counted_with_a_sample_and_the_rest_still_counts(edit, error):
     good = EVENTS[:8]  # events.json: 6 PacketDrop + 2 other reasons
-    collector = DropEventsCollector(now=NOW)
+    collector = AggregatedDropEvents(now=NOW)
     collector.ingest(edit(packet_drop(0)))
     for event in good[1:]:
         collector.ingest(copy.deepcopy(event))
@@ -132,7 +132,7 @@ def test_mistyped_event_is_counted_with_a_sample_and_the_rest_still_counts(edit,
 
 
 def test_malformed_samples_are_bounded():
-    collector = DropEventsCollector(now=NOW)
+    collector = AggregatedDropEvents(now=NOW)
     for index in range(50):
         collector.ingest({'reason': 'PacketDrop', 'metadata': {'uid': index}})
     assert collector.malformed == 50 and len(collector.result()['coverage']['events_malformed_samples']) == MAX_MALFORMED_SAMPLES
@@ -143,6 +143,6 @@ def test_yaml_datetime_timestamps_are_accepted():
     event = packet_drop(0)
     event['lastTimestamp'] = datetime.datetime(2025, 5, 31, 5, 25, 23, tzinfo=datetime.timezone.utc)
     event['firstTimestamp'] = datetime.datetime(2025, 5, 31, 5, 24, 48)
-    collector = DropEventsCollector(now=NOW, since='2025-05-31T05:25:30Z')
+    collector = AggregatedDropEvents(now=NOW, since='2025-05-31T05:25:30Z')
     collector.ingest(event)
     assert collector.malformed == 0 and collector.excluded['before_since'] == 1

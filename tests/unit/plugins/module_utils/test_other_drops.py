@@ -18,7 +18,7 @@ import report_samples as samples
 import xmlschema
 
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.report import build as report_model
 from ansible_collections.netobs.cilium.plugins.module_utils.report import json as report_json
 from ansible_collections.netobs.cilium.plugins.module_utils.verdicts import expectations as exp
@@ -30,7 +30,7 @@ ICMP6_TARGETS = {'ff02::2', 'ff02::16', 'ff02::1:ff3e:7669', 'ff02::1:ff4e:7aed'
 
 @pytest.fixture(scope='module')
 def evidence():
-    result = hubble_transports.collect(transport='file', src=CAPTURE, verdicts=['DROPPED'])[0]
+    result = pipeline.hubble_flows(transport='file', src=CAPTURE, verdicts=['DROPPED'])[0]
     return json.loads(json.dumps(result))
 
 

@@ -14,6 +14,7 @@ import json
 import os
 
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import capture as capture_reader
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import parser as event_parser
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
@@ -91,7 +92,7 @@ def test_every_line_is_accounted_for():
 
 
 def test_one_denied_syn_is_one_drop_and_its_policy_verdict_only_corroborates():
-    result = capture_reader.aggregate_capture(FLOWS).to_dict()
+    result = pipeline.aggregate_capture(FLOWS).to_dict()
     top = result['violations'][0]
     assert top['key'] == KEY
     assert (top['count'], top['count_by_kind']) == (5, {'event': 0, 'flow': 5, 'policy_verdict': 5})
@@ -136,7 +137,7 @@ def _snapshot():
 
 
 def test_ipv6_router_solicitations_are_counted_under_their_reason_and_blame_no_policy():
-    result = capture_reader.aggregate_capture(FLOWS).to_dict()
+    result = pipeline.aggregate_capture(FLOWS).to_dict()
     ipv6 = [v for v in result['violations'] if v['reason'] == 'UNSUPPORTED_L3_PROTOCOL']
     assert sum(v['count'] for v in ipv6) == 12 and len(ipv6) == 6
     solicitations = {v['key']: v['count'] for v in ipv6 if v['destination']['ip'] == 'ff02::2'}

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as drop_events
+from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'drop_events')
@@ -33,7 +33,7 @@ def items():
 
 
 def collect(path):
-    result, _collector = drop_events.collect(src=str(path), now=NOW)
+    result, _collector = pipeline.drop_events(src=str(path), now=NOW)
     return result
 
 
