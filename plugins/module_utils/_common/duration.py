@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+
 UTC = datetime.timezone.utc
 
 _UNITS = {
@@ -39,7 +41,7 @@ HINT_DURATION = 'a duration like 15m, 1h30m, 90s or 2d'
 HINT_TIMESTAMP = 'an RFC 3339 timestamp like 2025-05-31T05:24:48Z'
 
 
-class DurationError(ValueError):
+class DurationError(NetobsError, ValueError):
     """A duration or timestamp could not be parsed."""
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.cilium import (
     CompiledCiliumPolicy,
     compile_cilium_policy,
@@ -60,7 +61,7 @@ VERDICT_UNKNOWN = 'unknown'
 MAX_CACHED_DECISIONS = 20000
 
 
-class EndpointError(ValueError):
+class EndpointError(NetobsError, ValueError):
     """An end of a connection that cannot be found in the snapshot."""
 
 

@@ -33,6 +33,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError, identity_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     NODE_ENTITIES,
@@ -53,7 +54,7 @@ EFFECT_EXPLICIT_DENY = 'explicit-deny'
 _PROTOCOL_ALIASES = {'ICMP': 'ICMPv4', 'ICMPV4': 'ICMPv4', 'ICMPV6': 'ICMPv6', 'IPV6-ICMP': 'ICMPv6', 'ICMP6': 'ICMPv6'}
 
 
-class PolicyParseError(ValueError):
+class PolicyParseError(NetobsError, ValueError):
     """A policy the engine cannot evaluate (Kubernetes/Cilium would reject it too)."""
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+
 OPERATORS = ('In', 'NotIn', 'Exists', 'DoesNotExist')
 
 SOURCE_ANY = 'any'
@@ -47,7 +49,7 @@ NON_IDENTITY_LABELS = frozenset((
 ))
 
 
-class SelectorError(ValueError):
+class SelectorError(NetobsError, ValueError):
     """A label selector that Kubernetes/Cilium would reject (the message says what and where)."""
 
 

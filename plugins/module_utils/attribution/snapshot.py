@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     yaml = None
     HAS_YAML = False
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     NAMESPACE_LABELS_PREFIX,
@@ -76,7 +77,7 @@ LIVE_RESOURCES = (
 NAMESPACED_LIVE_KINDS = frozenset(('Pod', 'ReplicaSet', KIND_NP, KIND_CNP))
 
 
-class SnapshotError(Exception):
+class SnapshotError(NetobsError):
     """The snapshot source cannot be read (bad file, unreadable YAML, API failure)."""
 
 

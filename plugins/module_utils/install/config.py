@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.install.values import DROP_REASONS, InstallValuesError, parse_go_duration
 
 try:
@@ -49,7 +50,7 @@ _CHART_LABEL_RE = re.compile(r'^cilium-(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$')
 _FAMILIES = ((16, '1.16'), (17, '1.17-1.18'), (19, '1.19+'))
 
 
-class CiliumConfigError(Exception):
+class CiliumConfigError(NetobsError):
     """A saved file could not be read or parsed."""
 
 

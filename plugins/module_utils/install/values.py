@@ -25,6 +25,8 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+
 # Supported chart range: 1.16.0-rc.2 (first chart that renders usable reasons) .. 1.20.x
 SUPPORTED_MINORS = (16, 17, 18, 19, 20)
 DEFAULT_CHART_VERSION = '1.19.6'
@@ -88,7 +90,7 @@ _DURATION_PART_RE = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|
 _DURATION_UNITS = {'ns': 1e-9, 'us': 1e-6, '\u00b5s': 1e-6, '\u03bcs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
 
-class InstallValuesError(ValueError):
+class InstallValuesError(NetobsError, ValueError):
     """An input of the install role is invalid; the message names the variable, the value and what is allowed."""
 
 

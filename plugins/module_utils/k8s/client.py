@@ -43,6 +43,8 @@ import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode, urlparse
 
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import (  # noqa: F401 (re-exported)
+    KubeAPIConnectionError, KubeAPIError, KubeAPITimeout, ResourceVersionTooOld, redact_userinfo)
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
 try:
@@ -117,57 +119,6 @@ class _RepeatedHeader(str):
 
     def __ne__(self, other):
         return self is not other
-
-
-# scheme://user:password@host -> scheme://***@host: credentials in an address never reach a message or a log.
-_USERINFO = re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#@\'"]*(?:@[^/\s?#@\'"]*)*@')
-
-
-def redact_userinfo(text):
-    """``text`` with the user:password part of every URL in it replaced by ``***``."""
-    return _USERINFO.sub(r'\1***@', str(text))
-
-
-class KubeAPIError(Exception):
-    """A Kubernetes API call failed; ``str(err)`` is a message fit for ``fail_json``.
-
-    Attributes: ``status`` (HTTP status, 0 for transport errors), ``reason`` (Status reason or
-    exception name), ``method``, ``path``, ``status_obj`` (the Status dict returned by the API,
-    if any), ``rbac`` (dict verb/resource/group/namespace for 403 errors).
-    """
-
-    def __init__(self, message, status=0, reason='', method=None, path=None, status_obj=None, rbac=None):
-        message = redact_userinfo(message)
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.reason = reason
-        self.method = method
-        self.path = path
-        self.status_obj = status_obj or {}
-        self.rbac = rbac
-
-    def failure(self, api=None, prefix=''):
-        """Keyword arguments for ``module.fail_json``: the message, HTTP status and reason, the missing RBAC
-        permission (on 403) and the number of API requests made so far (when ``api`` is given)."""
-        result = {'msg': prefix + str(self), 'status': self.status, 'reason': self.reason}
-        if self.rbac:
-            result['missing_permission'] = self.rbac
-        if api is not None:
-            result['api_requests'] = api.request_count
-        return result
-
-
-class ResourceVersionTooOld(KubeAPIError):
-    """HTTP 410 Gone: the resourceVersion (or continue token) has been compacted away; relist."""
-
-
-class KubeAPIConnectionError(KubeAPIError):
-    """The API server could not be reached or the connection broke (after retries)."""
-
-
-class KubeAPITimeout(KubeAPIError):
-    """The caller's overall time budget (``KubeAPI.deadline``) ran out before the request could complete."""
 
 
 def parse_api_path(path, method='GET', params=None):

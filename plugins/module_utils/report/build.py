@@ -34,6 +34,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import resolve_endpoint
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
@@ -60,7 +61,7 @@ _SOURCE_OPTION_KEYS = ('transport', 'src', 'since', 'until', 'namespaces', 'verd
                        'cilium_namespace', 'drop_reasons', 'last', 'max_drops')
 
 
-class ReportError(ValueError):
+class ReportError(NetobsError, ValueError):
     """Invalid input for a report (bad evidence item, unreadable baseline, ...)."""
 
 

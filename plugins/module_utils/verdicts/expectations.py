@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     yaml = None
     HAS_YAML = False
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError
 
@@ -143,7 +144,7 @@ EXPECTATIONS_SCHEMA = {
 }
 
 
-class ExpectationError(ValueError):
+class ExpectationError(NetobsError, ValueError):
     """The expectations are invalid; the message names the entry, the field and what is accepted."""
 
 

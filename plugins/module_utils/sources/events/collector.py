@@ -41,6 +41,7 @@ import re
 import threading
 import time
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import check_reason
@@ -83,7 +84,7 @@ _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 MAX_WRAPPER_DEPTH = 3
 
 
-class DropEventsError(Exception):
+class DropEventsError(NetobsError):
     """A user-facing error (bad option, unreadable file, failed wait_for)."""
 
     def __init__(self, message, result=None):

@@ -21,6 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Coverage,
     Drop,
@@ -186,7 +187,7 @@ def _oversized(event: dict) -> bool:
     return isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(NetobsError, ValueError):
     """An Event object whose structure is not an Event (wrong types)."""
 
 

@@ -26,8 +26,8 @@ import ssl
 import threading
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common import duration
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError, redact_userinfo
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASON_CODES
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import redact_userinfo
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
@@ -52,7 +52,7 @@ VERDICTS = ('FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'T
 NODE_STATES_UNAVAILABLE = ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR')
 
 
-class HubbleError(Exception):
+class HubbleError(NetobsError):
     """A Hubble query failed; ``str(err)`` is a message fit for ``fail_json`` (what happened + what to do)."""
 
     def __init__(self, message, code=None):
