@@ -68,6 +68,7 @@ def test_k8s_errors_import_without_third_party_packages():
             'for name in ("kubernetes", "urllib3", "orjson", "yaml", "grpc"): sys.modules[name] = None\n'
             'from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import KubeAPIError\n'
             'print(KubeAPIError("boom", status=500).failure()["msg"])\n')
-    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False, env=dict(os.environ))
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == 'boom'
