@@ -24,7 +24,6 @@ no longer exists" into an ``Endpoint`` the engines understand.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import ipaddress
 import json
@@ -40,6 +39,7 @@ except ImportError:  # pragma: no cover - ansible-core ships PyYAML
     HAS_YAML = False
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     NAMESPACE_LABELS_PREFIX,
@@ -366,7 +366,7 @@ class PolicySnapshot:
         Optional resources that are absent (404: Cilium CRDs not installed) or forbidden (403)
         become warnings; a failure on a required resource raises ``SnapshotError``.
         """
-        taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        taken_at = utc_now_text()
         builder = _Builder()
         scoped = sorted(set(namespaces)) if namespaces else None
         for kind, path, required in LIVE_RESOURCES:

@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import resolve_endpoint
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
@@ -66,11 +67,6 @@ class ReportError(NetobsError, ValueError):
 
 
 # -- small helpers -----------------------------------------------------------------------------------
-def utc_now_text(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return now.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
 def short_hash(text: str, length: int = 12) -> str:
     return hashlib.sha256(text.encode('utf-8')).hexdigest()[:length]
 

@@ -49,8 +49,8 @@ from ansible_collections.netobs.cilium.plugins.module_utils._common.duration imp
     DurationError,
     format_timestamp,
     parse_since,
-    parse_timestamp,
 )
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import to_datetime
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import event_malformed_reason, parse_event
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import (
     KubeAPIConnectionError,
@@ -199,23 +199,15 @@ _TS_CACHE = {}
 
 
 def _ts(value):
-    """Parse an apiserver timestamp fast (cached); None for empty/invalid (a non-string, non-datetime is invalid)."""
-    if isinstance(value, datetime.datetime):  # YAML loads unquoted timestamps as datetime
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if not value or not isinstance(value, str) or len(value) > 64:
-        return None
+    """Parse an apiserver timestamp (cached); None for empty/invalid (see ``_common.timestamps.to_datetime``)."""
+    if isinstance(value, datetime.datetime) or not isinstance(value, str):
+        return to_datetime(value)
     hit = _TS_CACHE.get(value)
     if hit is not None:
         return hit
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00') if value.endswith('Z') else value)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-    except ValueError:
-        try:
-            parsed = parse_timestamp(value)
-        except DurationError:
-            return None
+    parsed = to_datetime(value)
+    if parsed is None:
+        return None
     if len(_TS_CACHE) > 100000:
         _TS_CACHE.clear()
     _TS_CACHE[value] = parsed
