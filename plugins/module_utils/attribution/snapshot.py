@@ -31,13 +31,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - ansible-core ships PyYAML
-    yaml = None
-    HAS_YAML = False
-
+from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_documents
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
@@ -420,22 +414,7 @@ def expand_paths(paths: Iterable) -> list[str]:
 
 def load_file(path: str) -> list:
     """The documents of one JSON or YAML file (empty documents dropped)."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f'cannot read {path}: {exc}') from exc
-    if path.endswith('.json'):
-        try:
-            return [json.loads(text)]
-        except ValueError as exc:
-            raise SnapshotError(f'{path} is not valid JSON: {exc}') from exc
-    if not HAS_YAML:
-        raise SnapshotError(f'reading {path} needs the PyYAML Python package')
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise SnapshotError(f'{path} is not valid YAML: {exc}') from exc
+    return load_documents(path, SnapshotError)
 
 
 def iter_objects(data, default_kind: str | None = None) -> Iterator[dict]:

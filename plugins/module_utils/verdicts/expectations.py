@@ -36,19 +36,12 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - ansible-core ships PyYAML
-    yaml = None
-    HAS_YAML = False
-
+from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_single_document
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError
@@ -648,23 +641,7 @@ def read_expectations_file(path: str) -> list[Expectation]:
     """Read and validate a YAML/JSON expectations file."""
     if not os.path.isfile(path):
         raise ExpectationError(f'expectations file {path} does not exist')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExpectationError(f'cannot read expectations file {path}: {exc}') from None
-    if path.endswith('.json'):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ExpectationError(f'{path} is not valid JSON: {exc}') from None
-    else:
-        if not HAS_YAML:
-            raise ExpectationError(f'reading {path} needs the PyYAML Python package')
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ExpectationError(f'{path} is not valid YAML: {exc}') from None
+    data = load_single_document(path, ExpectationError, 'expectations file ')
     if data is None:
         raise ExpectationError(f'{path} is empty; expected schema_version and an expectations list')
     return load_expectations(data, source=path)
