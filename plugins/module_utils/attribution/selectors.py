@@ -21,19 +21,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import (  # noqa: F401 (re-exported)
+    CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL, SOURCE_ANY, SOURCE_K8S, SOURCE_RESERVED,
+    SOURCE_UNSPEC, parse_label, split_source)
 
 OPERATORS = ('In', 'NotIn', 'Exists', 'DoesNotExist')
-
-SOURCE_ANY = 'any'
-SOURCE_K8S = 'k8s'
-SOURCE_RESERVED = 'reserved'
-SOURCE_UNSPEC = 'unspec'
-
-# Labels Cilium derives for every pod endpoint (pkg/k8s/apis/cilium.io, pkg/policy/api).
-NAMESPACE_LABEL = 'io.kubernetes.pod.namespace'
-NAMESPACE_LABELS_PREFIX = 'io.cilium.k8s.namespace.labels.'
-SERVICE_ACCOUNT_LABEL = 'io.cilium.k8s.policy.serviceaccount'
-CLUSTER_LABEL = 'io.cilium.k8s.policy.cluster'
 
 # Pod labels Cilium's default identity-label filter leaves out of the security identity, so
 # selectors on them never match (pkg/labelsfilter defaults; a documented subset).
@@ -60,17 +52,6 @@ def label_value(value) -> str:
     if value is None:
         return ''
     return str(value)
-
-
-def split_source(key: str, default: str = SOURCE_ANY) -> tuple[str, str]:
-    """``"k8s:app"`` -> ``("k8s", "app")``; ``"app"`` -> ``(default, "app")``.
-
-    Kubernetes label keys cannot contain ``:``, so the first colon always separates the source.
-    """
-    source, sep, rest = key.partition(':')
-    if not sep:
-        return default, key
-    return source, rest
 
 
 def identity_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -200,9 +181,7 @@ class CiliumLabels(Mapping):
         """Parse Hubble/Cilium label strings (``k8s:app=nginx``, ``reserved:world``)."""
         items = []
         for text in strings:
-            source, key = split_source(str(text), SOURCE_UNSPEC)
-            key, _sep, value = key.partition('=')
-            items.append((source, key, value))
+            items.append(parse_label(str(text), SOURCE_UNSPEC))
         return cls(items)
 
     @classmethod

@@ -33,11 +33,9 @@ from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_documents
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
 from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
-    NAMESPACE_LABEL,
-    NAMESPACE_LABELS_PREFIX,
-    SOURCE_K8S,
     SOURCE_RESERVED,
     CiliumLabels,
     label_value,
@@ -615,28 +613,6 @@ def labels_endpoint(snapshot: PolicySnapshot, namespace: str, labels: Mapping[st
         cilium_labels=CiliumLabels.for_pod(labels, namespace, ns_labels, service_account, snapshot.cluster_name))
 
 
-def _labels_from_cilium_strings(strings: Iterable[str]) -> tuple[dict, dict, str | None, str | None]:
-    """Split Hubble label strings into (pod labels, namespace labels, namespace, service account)."""
-    pod_labels: dict[str, str] = {}
-    ns_labels: dict[str, str] = {}
-    namespace = service_account = None
-    parsed = CiliumLabels.from_strings(strings)
-    for text in parsed:
-        source, _sep, key = text.partition(':')
-        if source != SOURCE_K8S:
-            continue
-        value = parsed[text]
-        if key == NAMESPACE_LABEL:
-            namespace = value
-        elif key.startswith(NAMESPACE_LABELS_PREFIX):
-            ns_labels[key[len(NAMESPACE_LABELS_PREFIX):]] = value
-        elif key == 'io.cilium.k8s.policy.serviceaccount':
-            service_account = value
-        elif not key.startswith('io.cilium.k8s.policy.'):
-            pod_labels[key] = value
-    return pod_labels, ns_labels, namespace, service_account
-
-
 def resolve_endpoint(snapshot: PolicySnapshot, spec, *, local_node: str | None = None) -> Endpoint | None:
     """Resolve a description of one side of a connection to an ``Endpoint`` (``None`` if impossible).
 
@@ -707,7 +683,7 @@ def _labels_spec_endpoint(snapshot, namespace, labels, ip, pod_name) -> Endpoint
         if any(s.startswith(SOURCE_RESERVED + ':') for s in strings):
             names = [s.split(':', 1)[1].split('=', 1)[0] for s in strings if s.startswith(SOURCE_RESERVED + ':')]
             return entity_endpoint(names[0], ip)
-        pod_labels, ns_labels, label_ns, service_account = _labels_from_cilium_strings(strings)
+        pod_labels, ns_labels, label_ns, service_account = split_pod_labels(strings)
         namespace = namespace or label_ns
         if not namespace:
             return None

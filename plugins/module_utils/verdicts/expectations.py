@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_single_document
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError
 
@@ -169,19 +170,8 @@ class Peer:
 
 
 def labels_from_strings(strings: Iterable) -> dict[str, str]:
-    """Hubble label strings (``k8s:app=nginx``) to plain pod labels (Cilium-internal keys dropped)."""
-    labels: dict[str, str] = {}
-    for text in strings or ():
-        if not isinstance(text, str):
-            continue
-        source, sep, rest = text.partition(':')
-        if not sep or source != 'k8s':
-            continue
-        key, _eq, value = rest.partition('=')
-        if key.startswith('io.kubernetes.pod.namespace') or key.startswith('io.cilium.'):
-            continue
-        labels[key] = value
-    return labels
+    """Hubble label strings (``k8s:app=nginx``) to plain pod labels (labels Cilium adds itself dropped)."""
+    return split_pod_labels(strings)[0]
 
 
 # -- selectors -----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import threading
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common import duration
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError, redact_userinfo
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import parse_label
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASON_CODES
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
@@ -381,11 +382,8 @@ def _label_values(labels, key):
     """Values of ``key`` in Hubble labels (``source:key=value``); a key without source matches any source."""
     found = []
     for label in labels or []:
-        name, _sep, value = label.partition('=')
-        source, colon, bare = name.partition(':')
-        if not colon:
-            bare, source = name, ''
-        if key == name or (':' not in key and key == bare) or (':' in key and key == '%s:%s' % (source, bare)):
+        source, bare, value = parse_label(label, '')
+        if key == bare if ':' not in key else key == '%s:%s' % (source, bare):
             found.append(value)
     return found
 
