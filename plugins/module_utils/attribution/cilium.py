@@ -38,6 +38,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import CLUSTER_ENTITIES, ENTITIES
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     SOURCE_ANY,
@@ -77,10 +78,8 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot
     PolicyRecord,
 )
 
-ENTITIES = ('all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'remote-node', 'kube-apiserver',
-            'health', 'init', 'ingress', 'unmanaged', 'none')
 # Reserved identities inside the cluster (the "cluster" entity also covers every pod).
-CLUSTER_RESERVED = frozenset(('host', 'remote-node', 'kube-apiserver', 'health', 'init', 'ingress', 'unmanaged'))
+CLUSTER_RESERVED = CLUSTER_ENTITIES
 
 ICMP_TYPES = {
     'IPv4': {'EchoReply': 0, 'DestinationUnreachable': 3, 'Redirect': 5, 'Echo': 8, 'EchoRequest': 8,

@@ -33,6 +33,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import PORT_PROTOCOLS
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError, identity_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
@@ -45,7 +46,6 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot
 INGRESS = 'ingress'
 EGRESS = 'egress'
 DIRECTIONS = (INGRESS, EGRESS)
-PORT_PROTOCOLS = ('TCP', 'UDP', 'SCTP')
 
 EFFECT_ALLOW = 'allow'
 EFFECT_DEFAULT_DENY = 'default-deny'

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_documents
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # noqa: F401 (re-exported)
+    KIND_CCNP, KIND_CNP, KIND_NP, NODE_ENTITIES, POLICY_KINDS, RESERVED_NAMES, WORLD_ENTITIES)
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
 from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
@@ -41,17 +43,10 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selector
     label_value,
 )
 
-KIND_NP = 'NetworkPolicy'
-KIND_CNP = 'CiliumNetworkPolicy'
-KIND_CCNP = 'CiliumClusterwideNetworkPolicy'
-POLICY_KINDS = (KIND_NP, KIND_CNP, KIND_CCNP)
 SHORT_KINDS = {KIND_NP: 'NetworkPolicy', KIND_CNP: 'CNP', KIND_CCNP: 'CCNP'}
 
-# Reserved identities (cilium-facts section 1.5) that can be the peer of a drop.
-RESERVED_ENTITIES = ('unknown', 'host', 'world', 'unmanaged', 'health', 'init', 'remote-node',
-                     'kube-apiserver', 'ingress', 'world-ipv4', 'world-ipv6')
-WORLD_ENTITIES = frozenset(('world', 'world-ipv4', 'world-ipv6'))
-NODE_ENTITIES = frozenset(('host', 'remote-node'))
+# Reserved identities that can be the peer of a drop.
+RESERVED_ENTITIES = RESERVED_NAMES
 
 FILE_EXTENSIONS = ('.json', '.yaml', '.yml')
 

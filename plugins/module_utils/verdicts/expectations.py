@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_single_document
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import CLUSTER_ENTITIES, PROTOCOLS, WORLD_ENTITIES
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import ENTITIES as _ENTITIES
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
@@ -49,15 +51,13 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selector
 
 EXPECTATIONS_SCHEMA_VERSION = 1
 EXPECT_VALUES = ('deny', 'allow')
-PROTOCOLS = ('TCP', 'UDP', 'SCTP', 'ICMP', 'ICMPv4', 'ICMPv6', 'ANY')
 # Drop reasons that prove a policy decision (a deny expectation is only proven by these).
 POLICY_DROP_REASONS = POLICY_VERDICT_REASONS
 # Observation origin of a drop whose reason is not a policy verdict (report ``other_drops``): shown, never judged.
 OTHER_DROP = 'other_drop'
-ENTITIES = ('all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'remote-node', 'kube-apiserver',
-            'health', 'init', 'ingress', 'unmanaged')
-WORLD_NAMES = frozenset(('world', 'world-ipv4', 'world-ipv6'))
-CLUSTER_ENTITIES = frozenset(('host', 'remote-node', 'kube-apiserver', 'health', 'init', 'ingress', 'unmanaged'))
+# An expectation peer is any Cilium entity except "none" (it selects nothing, so nothing can be expected of it).
+ENTITIES = tuple(entity for entity in _ENTITIES if entity != 'none')
+WORLD_NAMES = WORLD_ENTITIES
 SELECTOR_KEYS = ('namespace', 'workload', 'pod', 'labels', 'selector', 'entity', 'cidr', 'except')
 ENTRY_KEYS = ('name', 'from', 'to', 'port', 'protocol', 'expect', 'controls', 'description')
 MAX_LISTED = 10
