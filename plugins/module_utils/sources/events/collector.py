@@ -41,6 +41,7 @@ import re
 import threading
 import time
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common import partial
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage
@@ -759,15 +760,11 @@ class DropEventsCollector:
 
     def _time_up(self, what):
         """The time budget ran out: mark the result partial (once) and say so."""
-        if self.timed_out:
-            return
-        self.timed_out = True
         if self.wait is not None and (self.timeout is None or self.wait.timeout <= self.timeout):
             budget = 'wait_for.timeout (%ss)' % self.wait.timeout
         else:
             budget = 'timeout (%ss)' % self.timeout
-        self._mark_partial('%s reached: %s' % (budget, what))
-        self.warnings.append('%s reached: %s; the result holds what was collected until then (partial)' % (budget, what))
+        partial.time_up(self, budget, what, self._mark_partial)
 
     def collect_live(self):
         if self.api is None:
@@ -920,14 +917,13 @@ class DropEventsCollector:
             # No Event object at all: an empty capture, or not a capture of Events.
             what = ('%d item(s) that are not Kubernetes Events (%s)' % (self.not_events, '; '.join(self.not_event_samples[:2]))
                     if self.not_events else ('%d undecodable part(s)' % undecodable if undecodable else 'nothing'))
+            error, warning = partial.empty_src_messages(
+                src, 'Kubernetes Event', what, 'Save PacketDrop Events with "kubectl get events -A --field-selector '
+                'reason=PacketDrop -o json" (Hubble flow captures are read by netobs.cilium.hubble_flows_info)')
             if not self.allow_empty:
-                raise DropEventsError(
-                    'src %s holds no Kubernetes Event: it contains %s. Save PacketDrop Events with '
-                    '"kubectl get events -A --field-selector reason=PacketDrop -o json" (Hubble flow captures are read by '
-                    'netobs.cilium.hubble_flows_info); set allow_empty: true if an empty capture is expected (the evidence is then '
-                    'reported as incomplete, never as a plain pass).' % (src, what))
+                raise DropEventsError(error)
             self.empty = True
-            self.warnings.append('src %s holds no Kubernetes Event (%s): evidence is empty and will be reported as incomplete' % (src, what))
+            self.warnings.append(warning)
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))
