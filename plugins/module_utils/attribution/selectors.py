@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import (  # noqa: F401 (re-exported)
     CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL, SOURCE_ANY, SOURCE_K8S, SOURCE_RESERVED,
-    SOURCE_UNSPEC, parse_label, split_source)
+    split_source)
 
 OPERATORS = ('In', 'NotIn', 'Exists', 'DoesNotExist')
 
@@ -177,14 +177,6 @@ class CiliumLabels(Mapping):
         self._any = any_source
 
     @classmethod
-    def from_strings(cls, strings: Iterable[str]) -> CiliumLabels:
-        """Parse Hubble/Cilium label strings (``k8s:app=nginx``, ``reserved:world``)."""
-        items = []
-        for text in strings:
-            items.append(parse_label(str(text), SOURCE_UNSPEC))
-        return cls(items)
-
-    @classmethod
     def for_pod(cls, labels: Mapping[str, str], namespace: str, namespace_labels: Mapping[str, str] | None = None,
                 service_account: str | None = None, cluster: str | None = None) -> CiliumLabels:
         """The identity labels Cilium gives a pod endpoint."""
@@ -223,10 +215,3 @@ class CiliumLabels(Mapping):
 
     def __len__(self) -> int:
         return len(self._by_source)
-
-    def has_source(self, source: str) -> bool:
-        return any(src == source for src, _key in self._by_source)
-
-    def to_strings(self) -> list[str]:
-        """Sorted ``source:key=value`` strings (``source:key`` when the value is empty)."""
-        return sorted(f'{source}:{key}={value}' if value else f'{source}:{key}' for (source, key), value in self._by_source.items())

@@ -182,10 +182,6 @@ class Endpoint:
     note: str | None = None
 
     @property
-    def is_pod(self) -> bool:
-        return self.kind == 'pod'
-
-    @property
     def name(self) -> str | None:
         return self.pod.name if self.pod is not None else None
 
@@ -286,15 +282,6 @@ class PolicySnapshot:
             if workload['name'] == name and (kind is None or workload['kind'] == kind):
                 found.append(pod)
         return sorted(found, key=lambda p: (p.terminated, p.namespace, p.name))
-
-    def find_policy(self, kind: str | None, namespace: str | None, name: str) -> PolicyRecord | None:
-        """A policy by kind/namespace/name; ``kind=None`` matches any kind."""
-        for policy in self.policies:
-            if policy.name != name or (kind and policy.kind != kind):
-                continue
-            if policy.clusterwide or namespace is None or policy.namespace == namespace:
-                return policy
-        return None
 
     @property
     def fingerprint(self) -> str:

@@ -381,18 +381,3 @@ def _check_merged(values, version):
         debug['verbose'] = normalise_verbose(debug['verbose'], version, 'install_extra_values: debug.verbose')
     if 'extraConfig' in values and not isinstance(values['extraConfig'], dict):
         raise InstallValuesError('install_extra_values: extraConfig must be a mapping of cilium-config keys to values')
-
-
-def emitted_paths(values, free_form=('extraConfig',)):
-    """Dotted key paths of ``values`` (leaves); free-form maps are reported as their own path."""
-    paths = []
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            path = prefix + (key,)
-            if isinstance(value, dict) and value and '.'.join(path) not in free_form:
-                walk(value, path)
-            else:
-                paths.append('.'.join(path))
-    walk(values, ())
-    return sorted(paths)

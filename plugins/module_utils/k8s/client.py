@@ -534,11 +534,6 @@ class KubeAPI:
             if not token:
                 return
 
-    def list_items(self, path, params=None, page_size=None):
-        """Iterate over the items of every page."""
-        for page in self.list_pages(path, params, page_size):
-            yield from page.get('items') or []
-
     def watch(self, path, params=None, resource_version=None, timeout_seconds=60, on_open=None):
         """Watch a collection; yields ``(type, object)`` with type ADDED/MODIFIED/DELETED/BOOKMARK.
 

@@ -667,14 +667,6 @@ class JudgeResult:
     notes: list = field(default_factory=list)
 
 
-def _refs(observations: list[Observation]) -> list[str]:
-    seen = []
-    for obs in observations:
-        if obs.ref not in seen:
-            seen.append(obs.ref)
-    return seen
-
-
 def _texts(observations: list[Observation]) -> str:
     shown = [obs.text or obs.ref for obs in observations[:3]]
     more = len(observations) - len(shown)

@@ -30,8 +30,8 @@ def test_split_source():
 
 
 def test_value_with_colon_and_no_source_keeps_its_key():
-    # CiliumLabels.from_strings split at ':' first, so 'app=a:b' became source 'app=a', key 'b'
-    labels = CiliumLabels.from_strings(['app=a:b'])
+    # CiliumLabels.from_strings (now gone) split at ':' first, so 'app=a:b' became source 'app=a', key 'b'
+    labels = CiliumLabels([parse_label('app=a:b')])
     assert labels['app'] == 'a:b'
 
 
