@@ -61,6 +61,15 @@ VERDICT_UNKNOWN = 'unknown'
 MAX_CACHED_DECISIONS = 20000
 
 
+def combined_verdict(verdicts) -> str:
+    """deny if any is deny, else unknown if any is unknown, else allow."""
+    if VERDICT_DENY in verdicts:
+        return VERDICT_DENY
+    if VERDICT_UNKNOWN in verdicts:
+        return VERDICT_UNKNOWN
+    return VERDICT_ALLOW
+
+
 class EndpointError(NetobsError, ValueError):
     """An end of a connection that cannot be found in the snapshot."""
 
@@ -162,12 +171,7 @@ class Decision:
 
     @property
     def verdict(self) -> str:
-        verdicts = (self.egress.verdict, self.ingress.verdict)
-        if VERDICT_DENY in verdicts:
-            return VERDICT_DENY
-        if VERDICT_UNKNOWN in verdicts:
-            return VERDICT_UNKNOWN
-        return VERDICT_ALLOW
+        return combined_verdict((self.egress.verdict, self.ingress.verdict))
 
     @property
     def allowed(self) -> bool | None:
@@ -498,12 +502,7 @@ class _Attribution:
     def evaluated_verdict(self) -> str:
         if not self.decisions:
             return VERDICT_UNKNOWN
-        verdicts = [d.verdict for d in self.decisions]
-        if VERDICT_DENY in verdicts:
-            return VERDICT_DENY
-        if VERDICT_UNKNOWN in verdicts:
-            return VERDICT_UNKNOWN
-        return VERDICT_ALLOW
+        return combined_verdict([d.verdict for d in self.decisions])
 
     @property
     def deciding(self) -> list[DirectionDecision]:

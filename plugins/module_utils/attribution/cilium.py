@@ -64,7 +64,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol i
     all_of,
     any_of,
     cidr_applies_to,
-    named_port,
+    named_port_matches,
     normalize_protocol,
     parse_end_port,
     parse_port_value,
@@ -428,13 +428,7 @@ def port_matches(port: CPort, traffic: Traffic) -> bool | None:
     if port.port is None or port.port == 0:
         return True
     if isinstance(port.port, str):
-        resolved = named_port(traffic.destination, port.port)
-        if resolved is None or resolved is False:
-            return resolved
-        number, named_protocol = resolved
-        if named_protocol != protocol:
-            return False
-        return port_in_range(traffic.port, number, None)
+        return named_port_matches(traffic, port.port, protocol)
     return port_in_range(traffic.port, port.port, port.end_port)
 
 
@@ -474,20 +468,14 @@ def evaluate_cilium_policy(policy: CompiledCiliumPolicy, traffic: Traffic, direc
         if rule_set.default_deny(direction):
             result.default_deny = True
             result.sections.append(rule_set.prefix + direction)
-        for rule in allows:
-            verdict = rule_matches(rule, traffic, direction, options)
-            if verdict is False:
-                continue
-            hit = RuleHit(policy.record, rule.name, EFFECT_ALLOW)
-            (result.allows if verdict else result.maybe_allows).append(hit)
-            _notes_for(rule, result, verdict)
-        for rule in denies:
-            verdict = rule_matches(rule, traffic, direction, options)
-            if verdict is False:
-                continue
-            hit = RuleHit(policy.record, rule.name, EFFECT_EXPLICIT_DENY)
-            (result.denies if verdict else result.maybe_denies).append(hit)
-            _notes_for(rule, result, verdict)
+        for rules, effect, sure, maybe in ((allows, EFFECT_ALLOW, result.allows, result.maybe_allows),
+                                           (denies, EFFECT_EXPLICIT_DENY, result.denies, result.maybe_denies)):
+            for rule in rules:
+                verdict = rule_matches(rule, traffic, direction, options)
+                if verdict is False:
+                    continue
+                (sure if verdict else maybe).append(RuleHit(policy.record, rule.name, effect))
+                _notes_for(rule, result, verdict)
     return result
 
 
