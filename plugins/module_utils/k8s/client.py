@@ -723,27 +723,10 @@ class KubeAPI:
         status_raw = []
         timed_out = False
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+            for channel, chunk in _channel_chunks(ws, remaining=lambda: deadline - time.monotonic()):
+                if channel == TIMED_OUT_CHANNEL:
                     timed_out = True
                     break
-                ws.settimeout(remaining)
-                try:
-                    opcode, data = ws.recv_data_frame(True)
-                except websocket.WebSocketTimeoutException:
-                    timed_out = True
-                    break
-                except websocket.WebSocketConnectionClosedException:
-                    break
-                except (websocket.WebSocketException, OSError):
-                    break
-                frame = _channel_frame(opcode, data)
-                if frame is None:
-                    break
-                if not frame:
-                    continue
-                channel, chunk = frame
                 if channel == 1:
                     stdout.append(chunk)
                 elif channel == 2:
@@ -892,6 +875,37 @@ def _channel_frame(opcode, frame):
     return payload[0], payload[1:]
 
 
+TIMED_OUT_CHANNEL = -1
+
+
+def _channel_chunks(ws, remaining=None, running=None):
+    """Yield ``(channel, data)`` of a channel-protocol WebSocket until it closes or breaks (empty frames skipped).
+
+    ``remaining()`` (seconds left) bounds every receive: when it runs out, ``(TIMED_OUT_CHANNEL, b'')`` is yielded
+    last. ``running()`` returning False stops before the next receive.
+    """
+    while running is None or running():
+        if remaining is not None:
+            left = remaining()
+            if left <= 0:
+                yield TIMED_OUT_CHANNEL, b''
+                return
+            ws.settimeout(left)
+        try:
+            opcode, data = ws.recv_data_frame(True)
+        except websocket.WebSocketTimeoutException:
+            if remaining is not None:
+                yield TIMED_OUT_CHANNEL, b''
+            return
+        except (websocket.WebSocketException, OSError):
+            return
+        frame = _channel_frame(opcode, data)
+        if frame is None:
+            return
+        if frame:
+            yield frame
+
+
 class ForwardAddress(str):
     """``"host:port"`` of a running port-forward, with ``errors`` (list of str) seen so far."""
 
@@ -945,17 +959,7 @@ class _PortForwarder(LoopbackRelay):
         first = {0: True, 1: True}
         try:
             ws.settimeout(None)
-            while not self.stopping:
-                try:
-                    opcode, frame = ws.recv_data_frame(True)
-                except (websocket.WebSocketException, OSError):
-                    break
-                decoded = _channel_frame(opcode, frame)
-                if decoded is None:
-                    break
-                if not decoded:
-                    continue
-                channel, data = decoded
+            for channel, data in _channel_chunks(ws, running=lambda: not self.stopping):
                 if channel in first and first[channel]:
                     # the first frame of each channel starts with the port number (uint16 little endian)
                     first[channel] = False
