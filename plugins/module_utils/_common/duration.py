@@ -19,7 +19,7 @@ import datetime
 import re
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
-from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # pylint: disable=unused-import  # re-exported
     UTC, fields_to_datetime, format_timestamp, rfc3339_fields)
 
 

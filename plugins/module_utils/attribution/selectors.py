@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
-from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import (  # pylint: disable=unused-import  # re-exported
     CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL, SOURCE_ANY, SOURCE_K8S, SOURCE_RESERVED,
     split_source)
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_documents
-from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # pylint: disable=unused-import  # re-exported
     KIND_CCNP, KIND_CNP, KIND_NP, NODE_ENTITIES, POLICY_KINDS, RESERVED_NAMES, WORLD_ENTITIES)
 from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels

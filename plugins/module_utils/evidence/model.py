@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # pylint: disable=unused-import  # re-exported
     format_time_ns, parse_time_ns, time_text)
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import reason_code
 
 EVIDENCE_KINDS = ('event', 'flow')
 POLICY_RELATIONS = ('denied_by', 'allowed_by', 'applied')
+
 
 def _opt_str(value):
     return value if isinstance(value, str) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 
-from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # pylint: disable=unused-import  # re-exported
     CLUSTERWIDE_POLICY_KIND, PORT_PROTOCOLS, POLICY_KINDS, RESERVED_IDENTITIES, RESERVED_IDENTITY_NUMBERS)
 from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import WORLD_ENTITIES as _WORLD_ENTITIES
 
@@ -183,7 +183,6 @@ NODE_STATES: dict[int, str] = {
 PROTOCOLS = ('TCP', 'UDP', 'ICMPv4', 'ICMPv6', 'SCTP', 'VRRP', 'IGMP')
 # TCPFlags field order.
 TCP_FLAGS = ('FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS')
-
 
 
 def _int_or_none(value):

@@ -36,14 +36,13 @@ import ipaddress
 import json
 import queue
 import random
-import re
 import ssl
 import threading
 import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode, urlparse
 
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import (  # noqa: F401 (re-exported)
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import (  # pylint: disable=unused-import  # re-exported
     KubeAPIConnectionError, KubeAPIError, KubeAPITimeout, ResourceVersionTooOld, redact_userinfo)
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
