@@ -4,8 +4,8 @@
 
 * ``parse_duration('1h30m') -> timedelta``: a sequence of ``<number><unit>`` with units
   ``w d h m s ms us ns`` (Go ``time.ParseDuration`` units plus days and weeks); a bare number is seconds.
-* ``parse_timestamp('2025-05-31T05:24:48.077Z') -> aware datetime`` (UTC offset required, up to 9
-  fractional digits, ``T`` or space separator).
+* ``parse_timestamp('2025-05-31T05:24:48.077Z') -> aware datetime`` (UTC offset required, any number of
+  fractional digits, ``T`` or space separator; the one grammar lives in ``_common.timestamps``).
 * ``parse_since(value, now=None) -> aware datetime``: a duration means "that long before now",
   otherwise the value must be an RFC 3339 timestamp.
 * ``format_timestamp(dt) -> '2025-05-31T05:24:48Z'``.
@@ -18,7 +18,10 @@ from __future__ import annotations
 import datetime
 import re
 
-UTC = datetime.timezone.utc
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # pylint: disable=unused-import  # re-exported
+    UTC, fields_to_datetime, format_timestamp, rfc3339_fields)
+
 
 _UNITS = {
     'w': 7 * 86400.0,
@@ -30,16 +33,16 @@ _UNITS = {
     'us': 1e-6,
     'ns': 1e-9,
 }
-_PART = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(ms|us|ns|w|d|h|m|s)')
+# Go's time.ParseDuration units (https://pkg.go.dev/time#ParseDuration): what Cilium's own duration flags accept.
+GO_UNITS = {'ns': 1e-9, 'us': 1e-6, '\u00b5s': 1e-6, '\u03bcs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+_PART_CACHE: dict = {}
 _NUMBER = re.compile(r'^\d+(?:\.\d+)?$')
-_RFC3339 = re.compile(
-    r'^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:?\d{2})$')
 
 HINT_DURATION = 'a duration like 15m, 1h30m, 90s or 2d'
 HINT_TIMESTAMP = 'an RFC 3339 timestamp like 2025-05-31T05:24:48Z'
 
 
-class DurationError(ValueError):
+class DurationError(NetobsError, ValueError):
     """A duration or timestamp could not be parsed."""
 
 
@@ -58,41 +61,49 @@ def parse_duration(value, name='duration'):
         raise DurationError('invalid %s: empty value; expected %s' % (name, HINT_DURATION))
     if _NUMBER.match(text):
         return datetime.timedelta(seconds=float(text))
-    pos = 0
-    total = 0.0
-    for match in _PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
+    total = sum_duration_parts(text, _UNITS)
+    if total is None:
         raise DurationError('invalid %s %r: expected %s (units: w, d, h, m, s, ms)' % (name, value, HINT_DURATION))
     return datetime.timedelta(seconds=total)
 
 
+def sum_duration_parts(text: str, units) -> float | None:
+    """Seconds of ``text`` made only of ``<number><unit>`` parts (units: a dict name -> seconds), None otherwise.
+
+    The one duration grammar: ``parse_duration`` uses it with ``w d h m s ms us ns``, the install checks with Go's
+    ``GO_UNITS`` (no days, no bare numbers).
+    """
+    key = tuple(units)
+    part = _PART_CACHE.get(key)
+    if part is None:
+        names = '|'.join(re.escape(name) for name in sorted(units, key=len, reverse=True))
+        part = _PART_CACHE[key] = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(%s)' % names, re.ASCII)
+    pos = 0
+    total = 0.0
+    for match in part.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * units[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        return None
+    return total
+
+
 def parse_timestamp(value, name='timestamp'):
-    """Parse an RFC 3339 timestamp (str or datetime) into an aware ``datetime``."""
+    """Parse an RFC 3339 timestamp (str or datetime) into an aware ``datetime`` (grammar: ``_common.timestamps``)."""
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             raise DurationError('invalid %s %s: no UTC offset' % (name, value.isoformat()))
         return value
     text = str(value).strip()
-    match = _RFC3339.match(text)
-    if not match:
+    fields = rfc3339_fields(text)
+    if fields is None:
         if re.match(r'^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$', text):
             raise DurationError('invalid %s %r: no UTC offset; append Z (UTC) or an offset like +02:00' % (name, value))
         raise DurationError('invalid %s %r: expected %s' % (name, value, HINT_TIMESTAMP))
-    year, month, day, hour, minute, second, frac, zone = match.groups()
-    micro = int((frac or '0')[:6].ljust(6, '0'))
-    if zone in ('Z', 'z'):
-        tzinfo = UTC
-    else:
-        sign = -1 if zone[0] == '-' else 1
-        digits = zone[1:].replace(':', '')
-        tzinfo = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        second_i = min(int(second), 59)  # tolerate leap seconds
-        return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), second_i, micro, tzinfo=tzinfo)
+        return fields_to_datetime(fields)
     except ValueError as exc:
         raise DurationError('invalid %s %r: %s' % (name, value, exc)) from exc
 
@@ -116,13 +127,3 @@ def parse_since(value, now=None, name='since'):
         if re.match(r'^\d{4}-\d{2}-\d{2}', text):
             raise
         raise DurationError('invalid %s %r: expected %s or %s' % (name, value, HINT_DURATION, HINT_TIMESTAMP)) from None
-
-
-def format_timestamp(value):
-    """RFC 3339 in UTC with a ``Z`` suffix; microseconds only when non-zero."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-    return value.strftime('%Y-%m-%dT%H:%M:%SZ')

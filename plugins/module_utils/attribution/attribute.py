@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.cilium import (
     CompiledCiliumPolicy,
     compile_cilium_policy,
@@ -60,7 +61,16 @@ VERDICT_UNKNOWN = 'unknown'
 MAX_CACHED_DECISIONS = 20000
 
 
-class EndpointError(ValueError):
+def combined_verdict(verdicts) -> str:
+    """deny if any is deny, else unknown if any is unknown, else allow."""
+    if VERDICT_DENY in verdicts:
+        return VERDICT_DENY
+    if VERDICT_UNKNOWN in verdicts:
+        return VERDICT_UNKNOWN
+    return VERDICT_ALLOW
+
+
+class EndpointError(NetobsError, ValueError):
     """An end of a connection that cannot be found in the snapshot."""
 
 
@@ -161,12 +171,7 @@ class Decision:
 
     @property
     def verdict(self) -> str:
-        verdicts = (self.egress.verdict, self.ingress.verdict)
-        if VERDICT_DENY in verdicts:
-            return VERDICT_DENY
-        if VERDICT_UNKNOWN in verdicts:
-            return VERDICT_UNKNOWN
-        return VERDICT_ALLOW
+        return combined_verdict((self.egress.verdict, self.ingress.verdict))
 
     @property
     def allowed(self) -> bool | None:
@@ -497,12 +502,7 @@ class _Attribution:
     def evaluated_verdict(self) -> str:
         if not self.decisions:
             return VERDICT_UNKNOWN
-        verdicts = [d.verdict for d in self.decisions]
-        if VERDICT_DENY in verdicts:
-            return VERDICT_DENY
-        if VERDICT_UNKNOWN in verdicts:
-            return VERDICT_UNKNOWN
-        return VERDICT_ALLOW
+        return combined_verdict([d.verdict for d in self.decisions])
 
     @property
     def deciding(self) -> list[DirectionDecision]:

@@ -38,6 +38,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import CLUSTER_ENTITIES, ENTITIES
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
     NAMESPACE_LABEL,
     SOURCE_ANY,
@@ -63,7 +64,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.netpol i
     all_of,
     any_of,
     cidr_applies_to,
-    named_port,
+    named_port_matches,
     normalize_protocol,
     parse_end_port,
     parse_port_value,
@@ -77,10 +78,8 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot
     PolicyRecord,
 )
 
-ENTITIES = ('all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'remote-node', 'kube-apiserver',
-            'health', 'init', 'ingress', 'unmanaged', 'none')
 # Reserved identities inside the cluster (the "cluster" entity also covers every pod).
-CLUSTER_RESERVED = frozenset(('host', 'remote-node', 'kube-apiserver', 'health', 'init', 'ingress', 'unmanaged'))
+CLUSTER_RESERVED = CLUSTER_ENTITIES
 
 ICMP_TYPES = {
     'IPv4': {'EchoReply': 0, 'DestinationUnreachable': 3, 'Redirect': 5, 'Echo': 8, 'EchoRequest': 8,
@@ -429,13 +428,7 @@ def port_matches(port: CPort, traffic: Traffic) -> bool | None:
     if port.port is None or port.port == 0:
         return True
     if isinstance(port.port, str):
-        resolved = named_port(traffic.destination, port.port)
-        if resolved is None or resolved is False:
-            return resolved
-        number, named_protocol = resolved
-        if named_protocol != protocol:
-            return False
-        return port_in_range(traffic.port, number, None)
+        return named_port_matches(traffic, port.port, protocol)
     return port_in_range(traffic.port, port.port, port.end_port)
 
 
@@ -475,20 +468,14 @@ def evaluate_cilium_policy(policy: CompiledCiliumPolicy, traffic: Traffic, direc
         if rule_set.default_deny(direction):
             result.default_deny = True
             result.sections.append(rule_set.prefix + direction)
-        for rule in allows:
-            verdict = rule_matches(rule, traffic, direction, options)
-            if verdict is False:
-                continue
-            hit = RuleHit(policy.record, rule.name, EFFECT_ALLOW)
-            (result.allows if verdict else result.maybe_allows).append(hit)
-            _notes_for(rule, result, verdict)
-        for rule in denies:
-            verdict = rule_matches(rule, traffic, direction, options)
-            if verdict is False:
-                continue
-            hit = RuleHit(policy.record, rule.name, EFFECT_EXPLICIT_DENY)
-            (result.denies if verdict else result.maybe_denies).append(hit)
-            _notes_for(rule, result, verdict)
+        for rules, effect, sure, maybe in ((allows, EFFECT_ALLOW, result.allows, result.maybe_allows),
+                                           (denies, EFFECT_EXPLICIT_DENY, result.denies, result.maybe_denies)):
+            for rule in rules:
+                verdict = rule_matches(rule, traffic, direction, options)
+                if verdict is False:
+                    continue
+                (sure if verdict else maybe).append(RuleHit(policy.record, rule.name, effect))
+                _notes_for(rule, result, verdict)
     return result
 
 

@@ -33,6 +33,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import PORT_PROTOCOLS
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError, identity_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import (
     NODE_ENTITIES,
@@ -44,7 +46,6 @@ from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot
 INGRESS = 'ingress'
 EGRESS = 'egress'
 DIRECTIONS = (INGRESS, EGRESS)
-PORT_PROTOCOLS = ('TCP', 'UDP', 'SCTP')
 
 EFFECT_ALLOW = 'allow'
 EFFECT_DEFAULT_DENY = 'default-deny'
@@ -53,7 +54,7 @@ EFFECT_EXPLICIT_DENY = 'explicit-deny'
 _PROTOCOL_ALIASES = {'ICMP': 'ICMPv4', 'ICMPV4': 'ICMPv4', 'ICMPV6': 'ICMPv6', 'IPV6-ICMP': 'ICMPv6', 'ICMP6': 'ICMPv6'}
 
 
-class PolicyParseError(ValueError):
+class PolicyParseError(NetobsError, ValueError):
     """A policy the engine cannot evaluate (Kubernetes/Cilium would reject it too)."""
 
 
@@ -86,15 +87,13 @@ def any_of(values: Iterable[bool | None]) -> bool | None:
     return None if undecided else False
 
 
+def _negate(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
 def all_of(values: Iterable[bool | None]) -> bool | None:
     """False if any is False; else None if any is None; else True (True for no values)."""
-    undecided = False
-    for value in values:
-        if value is False:
-            return False
-        if value is None:
-            undecided = True
-    return None if undecided else True
+    return _negate(any_of(_negate(value) for value in values))
 
 
 # -- shared evaluation types -----------------------------------------------------------------------------
@@ -399,14 +398,19 @@ def np_port_matches(port: NPPort, traffic: Traffic) -> bool | None:
     if port.port is None:
         return True
     if isinstance(port.port, str):
-        resolved = named_port(traffic.destination, port.port)
-        if resolved is None or resolved is False:
-            return resolved
-        number, protocol = resolved
-        if protocol != port.protocol:
-            return False
-        return port_in_range(traffic.port, number, None)
+        return named_port_matches(traffic, port.port, port.protocol)
     return port_in_range(traffic.port, port.port, port.end_port)
+
+
+def named_port_matches(traffic: Traffic, name: str, protocol: str) -> bool | None:
+    """Does ``traffic`` go to the destination's container port called ``name`` with ``protocol``? None if unknown."""
+    resolved = named_port(traffic.destination, name)
+    if resolved is None or resolved is False:
+        return resolved
+    number, named_protocol = resolved
+    if named_protocol != protocol:
+        return False
+    return port_in_range(traffic.port, number, None)
 
 
 def evaluate_network_policy(policy: CompiledNetworkPolicy, traffic: Traffic, direction: str,

@@ -20,18 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import (  # pylint: disable=unused-import  # re-exported
+    CLUSTER_LABEL, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX, SERVICE_ACCOUNT_LABEL, SOURCE_ANY, SOURCE_K8S, SOURCE_RESERVED,
+    split_source)
+
 OPERATORS = ('In', 'NotIn', 'Exists', 'DoesNotExist')
-
-SOURCE_ANY = 'any'
-SOURCE_K8S = 'k8s'
-SOURCE_RESERVED = 'reserved'
-SOURCE_UNSPEC = 'unspec'
-
-# Labels Cilium derives for every pod endpoint (pkg/k8s/apis/cilium.io, pkg/policy/api).
-NAMESPACE_LABEL = 'io.kubernetes.pod.namespace'
-NAMESPACE_LABELS_PREFIX = 'io.cilium.k8s.namespace.labels.'
-SERVICE_ACCOUNT_LABEL = 'io.cilium.k8s.policy.serviceaccount'
-CLUSTER_LABEL = 'io.cilium.k8s.policy.cluster'
 
 # Pod labels Cilium's default identity-label filter leaves out of the security identity, so
 # selectors on them never match (pkg/labelsfilter defaults; a documented subset).
@@ -47,7 +41,7 @@ NON_IDENTITY_LABELS = frozenset((
 ))
 
 
-class SelectorError(ValueError):
+class SelectorError(NetobsError, ValueError):
     """A label selector that Kubernetes/Cilium would reject (the message says what and where)."""
 
 
@@ -58,17 +52,6 @@ def label_value(value) -> str:
     if value is None:
         return ''
     return str(value)
-
-
-def split_source(key: str, default: str = SOURCE_ANY) -> tuple[str, str]:
-    """``"k8s:app"`` -> ``("k8s", "app")``; ``"app"`` -> ``(default, "app")``.
-
-    Kubernetes label keys cannot contain ``:``, so the first colon always separates the source.
-    """
-    source, sep, rest = key.partition(':')
-    if not sep:
-        return default, key
-    return source, rest
 
 
 def identity_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -194,16 +177,6 @@ class CiliumLabels(Mapping):
         self._any = any_source
 
     @classmethod
-    def from_strings(cls, strings: Iterable[str]) -> CiliumLabels:
-        """Parse Hubble/Cilium label strings (``k8s:app=nginx``, ``reserved:world``)."""
-        items = []
-        for text in strings:
-            source, key = split_source(str(text), SOURCE_UNSPEC)
-            key, _sep, value = key.partition('=')
-            items.append((source, key, value))
-        return cls(items)
-
-    @classmethod
     def for_pod(cls, labels: Mapping[str, str], namespace: str, namespace_labels: Mapping[str, str] | None = None,
                 service_account: str | None = None, cluster: str | None = None) -> CiliumLabels:
         """The identity labels Cilium gives a pod endpoint."""
@@ -242,10 +215,3 @@ class CiliumLabels(Mapping):
 
     def __len__(self) -> int:
         return len(self._by_source)
-
-    def has_source(self, source: str) -> bool:
-        return any(src == source for src, _key in self._by_source)
-
-    def to_strings(self) -> list[str]:
-        """Sorted ``source:key=value`` strings (``source:key`` when the value is empty)."""
-        return sorted(f'{source}:{key}={value}' if value else f'{source}:{key}' for (source, key), value in self._by_source.items())

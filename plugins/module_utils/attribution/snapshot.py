@@ -24,7 +24,6 @@ no longer exists" into an ``Endpoint`` the engines understand.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import ipaddress
 import json
@@ -32,33 +31,22 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - ansible-core ships PyYAML
-    yaml = None
-    HAS_YAML = False
-
+from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_documents
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # pylint: disable=unused-import  # re-exported
+    KIND_CCNP, KIND_CNP, KIND_NP, NODE_ENTITIES, POLICY_KINDS, RESERVED_NAMES, WORLD_ENTITIES)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import (
-    NAMESPACE_LABEL,
-    NAMESPACE_LABELS_PREFIX,
-    SOURCE_K8S,
     SOURCE_RESERVED,
     CiliumLabels,
     label_value,
 )
 
-KIND_NP = 'NetworkPolicy'
-KIND_CNP = 'CiliumNetworkPolicy'
-KIND_CCNP = 'CiliumClusterwideNetworkPolicy'
-POLICY_KINDS = (KIND_NP, KIND_CNP, KIND_CCNP)
 SHORT_KINDS = {KIND_NP: 'NetworkPolicy', KIND_CNP: 'CNP', KIND_CCNP: 'CCNP'}
 
-# Reserved identities (cilium-facts section 1.5) that can be the peer of a drop.
-RESERVED_ENTITIES = ('unknown', 'host', 'world', 'unmanaged', 'health', 'init', 'remote-node',
-                     'kube-apiserver', 'ingress', 'world-ipv4', 'world-ipv6')
-WORLD_ENTITIES = frozenset(('world', 'world-ipv4', 'world-ipv6'))
-NODE_ENTITIES = frozenset(('host', 'remote-node'))
+# Reserved identities that can be the peer of a drop.
+RESERVED_ENTITIES = RESERVED_NAMES
 
 FILE_EXTENSIONS = ('.json', '.yaml', '.yml')
 
@@ -76,7 +64,7 @@ LIVE_RESOURCES = (
 NAMESPACED_LIVE_KINDS = frozenset(('Pod', 'ReplicaSet', KIND_NP, KIND_CNP))
 
 
-class SnapshotError(Exception):
+class SnapshotError(NetobsError):
     """The snapshot source cannot be read (bad file, unreadable YAML, API failure)."""
 
 
@@ -195,10 +183,6 @@ class Endpoint:
     note: str | None = None
 
     @property
-    def is_pod(self) -> bool:
-        return self.kind == 'pod'
-
-    @property
     def name(self) -> str | None:
         return self.pod.name if self.pod is not None else None
 
@@ -300,15 +284,6 @@ class PolicySnapshot:
                 found.append(pod)
         return sorted(found, key=lambda p: (p.terminated, p.namespace, p.name))
 
-    def find_policy(self, kind: str | None, namespace: str | None, name: str) -> PolicyRecord | None:
-        """A policy by kind/namespace/name; ``kind=None`` matches any kind."""
-        for policy in self.policies:
-            if policy.name != name or (kind and policy.kind != kind):
-                continue
-            if policy.clusterwide or namespace is None or policy.namespace == namespace:
-                return policy
-        return None
-
     @property
     def fingerprint(self) -> str:
         """Hash over every policy's kind/namespace/name/content hash: equal fingerprints, equal policies."""
@@ -366,7 +341,7 @@ class PolicySnapshot:
         Optional resources that are absent (404: Cilium CRDs not installed) or forbidden (403)
         become warnings; a failure on a required resource raises ``SnapshotError``.
         """
-        taken_at = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        taken_at = utc_now_text()
         builder = _Builder()
         scoped = sorted(set(namespaces)) if namespaces else None
         for kind, path, required in LIVE_RESOURCES:
@@ -420,22 +395,7 @@ def expand_paths(paths: Iterable) -> list[str]:
 
 def load_file(path: str) -> list:
     """The documents of one JSON or YAML file (empty documents dropped)."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f'cannot read {path}: {exc}') from exc
-    if path.endswith('.json'):
-        try:
-            return [json.loads(text)]
-        except ValueError as exc:
-            raise SnapshotError(f'{path} is not valid JSON: {exc}') from exc
-    if not HAS_YAML:
-        raise SnapshotError(f'reading {path} needs the PyYAML Python package')
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise SnapshotError(f'{path} is not valid YAML: {exc}') from exc
+    return load_documents(path, SnapshotError)
 
 
 def iter_objects(data, default_kind: str | None = None) -> Iterator[dict]:
@@ -636,28 +596,6 @@ def labels_endpoint(snapshot: PolicySnapshot, namespace: str, labels: Mapping[st
         cilium_labels=CiliumLabels.for_pod(labels, namespace, ns_labels, service_account, snapshot.cluster_name))
 
 
-def _labels_from_cilium_strings(strings: Iterable[str]) -> tuple[dict, dict, str | None, str | None]:
-    """Split Hubble label strings into (pod labels, namespace labels, namespace, service account)."""
-    pod_labels: dict[str, str] = {}
-    ns_labels: dict[str, str] = {}
-    namespace = service_account = None
-    parsed = CiliumLabels.from_strings(strings)
-    for text in parsed:
-        source, _sep, key = text.partition(':')
-        if source != SOURCE_K8S:
-            continue
-        value = parsed[text]
-        if key == NAMESPACE_LABEL:
-            namespace = value
-        elif key.startswith(NAMESPACE_LABELS_PREFIX):
-            ns_labels[key[len(NAMESPACE_LABELS_PREFIX):]] = value
-        elif key == 'io.cilium.k8s.policy.serviceaccount':
-            service_account = value
-        elif not key.startswith('io.cilium.k8s.policy.'):
-            pod_labels[key] = value
-    return pod_labels, ns_labels, namespace, service_account
-
-
 def resolve_endpoint(snapshot: PolicySnapshot, spec, *, local_node: str | None = None) -> Endpoint | None:
     """Resolve a description of one side of a connection to an ``Endpoint`` (``None`` if impossible).
 
@@ -728,7 +666,7 @@ def _labels_spec_endpoint(snapshot, namespace, labels, ip, pod_name) -> Endpoint
         if any(s.startswith(SOURCE_RESERVED + ':') for s in strings):
             names = [s.split(':', 1)[1].split('=', 1)[0] for s in strings if s.startswith(SOURCE_RESERVED + ':')]
             return entity_endpoint(names[0], ip)
-        pod_labels, ns_labels, label_ns, service_account = _labels_from_cilium_strings(strings)
+        pod_labels, ns_labels, label_ns, service_account = split_pod_labels(strings)
         namespace = namespace or label_ns
         if not namespace:
             return None

@@ -9,93 +9,15 @@ could and could not see) is mutable and filled while streaming. The JSON shapes 
 
 from __future__ import annotations
 
-import datetime
-import re
 from array import array
 from dataclasses import dataclass, field
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import (  # pylint: disable=unused-import  # re-exported
+    format_time_ns, parse_time_ns, time_text)
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import reason_code
 
 EVIDENCE_KINDS = ('event', 'flow')
 POLICY_RELATIONS = ('denied_by', 'allowed_by', 'applied')
-
-_RFC3339 = re.compile(
-    r'(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))', re.ASCII
-)
-_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_SECONDS_CACHE: dict[str, int | None] = {}
-_SECONDS_CACHE_SIZE = 4096
-
-
-def _parse_time_slow(text: str) -> int | None:
-    match = _RFC3339.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
-    if hour > 23 or minute > 59 or second > 60:
-        return None
-    try:
-        days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
-    except ValueError:
-        return None
-    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
-    if match.group(9):
-        if int(match.group(10)) > 23 or int(match.group(11)) > 59:
-            return None
-        offset = (int(match.group(10)) * 60 + int(match.group(11))) * 60
-        seconds += -offset if match.group(9) == '+' else offset
-    fraction = match.group(7) or ''
-    nanos = int((fraction + '000000000')[:9]) if fraction else 0
-    return seconds * 1_000_000_000 + nanos
-
-
-def parse_time_ns(text) -> int | None:
-    """RFC 3339 timestamp to integer nanoseconds since the epoch (UTC), None if it is not one.
-
-    Fractional digits beyond nine are truncated; a leap second (``:60``) counts as the next second.
-    """
-    if not isinstance(text, str):
-        return None
-    # Fast path for the usual UTC form ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z``: the whole-second part is cached.
-    size = len(text)
-    if 20 <= size <= 30 and text[-1] == 'Z' and (size == 20 or text[19] == '.'):
-        fraction = text[20:-1]
-        if size == 20 or (fraction.isdigit() and fraction.isascii()):
-            head = text[:19]
-            base = _SECONDS_CACHE.get(head, -1)
-            if base == -1:
-                base = _parse_time_slow(head + 'Z')
-                if len(_SECONDS_CACHE) >= _SECONDS_CACHE_SIZE:
-                    _SECONDS_CACHE.clear()
-                _SECONDS_CACHE[head] = base
-            if base is None:
-                return None
-            return base + (int((fraction + '000000000')[:9]) if fraction else 0)
-    return _parse_time_slow(text)
-
-
-def format_time_ns(value: int) -> str:
-    """Integer nanoseconds since the epoch to RFC 3339 UTC with nine fractional digits (sortable as text)."""
-    seconds, nanos = divmod(value, 1_000_000_000)
-    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
-    return f'{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z'
-
-
-def time_text(value) -> str | None:
-    """Timestamp from an API object (RFC 3339 string or ``datetime``) as an RFC 3339 string."""
-    if value is None or value == '':
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        value = value.astimezone(datetime.timezone.utc)
-        text = value.strftime('%Y-%m-%dT%H:%M:%S')
-        if value.microsecond:
-            text += f'.{value.microsecond:06d}'
-        return text + 'Z'
-    return None
 
 
 def _opt_str(value):

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import difflib
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import (  # pylint: disable=unused-import  # re-exported
+    CLUSTERWIDE_POLICY_KIND, PORT_PROTOCOLS, POLICY_KINDS, RESERVED_IDENTITIES, RESERVED_IDENTITY_NUMBERS)
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import WORLD_ENTITIES as _WORLD_ENTITIES
+
 # DropReason enum (flow.proto). Names are the enum names; events use the lower-case form as reason token.
 DROP_REASONS: dict[int, str] = {
     0: 'DROP_REASON_UNKNOWN',
@@ -123,25 +127,10 @@ def is_policy_verdict(reason) -> bool | None:
     return name in POLICY_VERDICT_REASONS
 
 
-# Reserved numeric identities (pkg/identity/numericidentity.go).
-RESERVED_IDENTITIES: dict[int, str] = {
-    0: 'unknown',
-    1: 'host',
-    2: 'world',
-    3: 'unmanaged',
-    4: 'health',
-    5: 'init',
-    6: 'remote-node',
-    7: 'kube-apiserver',
-    8: 'ingress',
-    9: 'world-ipv4',
-    10: 'world-ipv6',
-}
-RESERVED_IDENTITY_NUMBERS: dict[str, int] = {name: num for num, name in RESERVED_IDENTITIES.items()}
 # Identities below this value are reserved/well-known (identity.MinimalNumericIdentity).
 MINIMAL_NUMERIC_IDENTITY = 256
 # Reserved entities that stand for "any address outside the cluster": keyed by IP when aggregating.
-WORLD_ENTITIES = frozenset(('world', 'world-ipv4', 'world-ipv6', 'unknown'))
+WORLD_ENTITIES = _WORLD_ENTITIES | {'unknown'}
 
 VERDICTS: dict[int, str] = {
     0: 'VERDICT_UNKNOWN',
@@ -192,12 +181,8 @@ NODE_STATES: dict[int, str] = {
 
 # Layer4 oneof keys (JSON names are identical in proto-name and camelCase form) and the canonical protocol names.
 PROTOCOLS = ('TCP', 'UDP', 'ICMPv4', 'ICMPv6', 'SCTP', 'VRRP', 'IGMP')
-PORT_PROTOCOLS = frozenset(('TCP', 'UDP', 'SCTP'))
 # TCPFlags field order.
 TCP_FLAGS = ('FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS')
-
-POLICY_KINDS = ('CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy', 'NetworkPolicy')
-CLUSTERWIDE_POLICY_KIND = 'CiliumClusterwideNetworkPolicy'
 
 
 def _int_or_none(value):

@@ -25,16 +25,11 @@ Version-dependent facts (Cilium 1.16-1.20):
 
 from __future__ import annotations
 
-import json
 import re
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import flatten_lists, load_documents
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.install.values import DROP_REASONS, InstallValuesError, parse_go_duration
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
 
 CHECK_NAMES = (
     'hubble_enabled', 'drop_events_enabled', 'drop_events_interval', 'drop_events_reasons', 'drop_events_extended',
@@ -49,7 +44,7 @@ _CHART_LABEL_RE = re.compile(r'^cilium-(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$')
 _FAMILIES = ((16, '1.16'), (17, '1.17-1.18'), (19, '1.19+'))
 
 
-class CiliumConfigError(Exception):
+class CiliumConfigError(NetobsError):
     """A saved file could not be read or parsed."""
 
 
@@ -374,31 +369,7 @@ def summarise(checks, required=None):
 # ---------------------------------------------------------------------------------------------- sources
 def load_objects(path):
     """Objects from a saved YAML/JSON file (single object, List, or multi-document YAML)."""
-    try:
-        with open(path, 'rb') as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise CiliumConfigError('cannot read %s: %s' % (path, exc)) from exc
-    text = raw.decode('utf-8', 'replace')
-    docs = None
-    try:
-        docs = [json.loads(text)]
-    except ValueError:
-        if not HAS_YAML:
-            raise CiliumConfigError('%s is not JSON and PyYAML is not installed to read YAML' % path) from None
-        try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            raise CiliumConfigError('%s is neither JSON nor YAML: %s' % (path, ' '.join(str(exc).split()))) from exc
-    objects = []
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        if isinstance(doc.get('items'), list):
-            objects.extend(item for item in doc['items'] if isinstance(item, dict))
-        else:
-            objects.append(doc)
-    return objects
+    return flatten_lists(load_documents(path, CiliumConfigError, sniff=True))
 
 
 def pick(objects, kind, name=None):

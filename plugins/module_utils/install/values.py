@@ -25,6 +25,9 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import GO_UNITS, sum_duration_parts
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+
 # Supported chart range: 1.16.0-rc.2 (first chart that renders usable reasons) .. 1.20.x
 SUPPORTED_MINORS = (16, 17, 18, 19, 20)
 DEFAULT_CHART_VERSION = '1.19.6'
@@ -83,12 +86,9 @@ KIND_PROFILE_REASONS = {
 _KIND_KEYS_SINCE_MINOR = {key: 16 for key in KIND_PROFILE_REASONS}
 
 _VERSION_RE = re.compile(r'^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$')
-_DURATION_RE = re.compile(r'^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$')
-_DURATION_PART_RE = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)')
-_DURATION_UNITS = {'ns': 1e-9, 'us': 1e-6, '\u00b5s': 1e-6, '\u03bcs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
 
-class InstallValuesError(ValueError):
+class InstallValuesError(NetobsError, ValueError):
     """An input of the install role is invalid; the message names the variable, the value and what is allowed."""
 
 
@@ -157,10 +157,10 @@ def parse_go_duration(value, variable='install_drop_events_interval'):
     if not isinstance(value, str):
         raise InstallValuesError('%s: %s is not a duration string; use %s' % (variable, _fmt(value), allowed))
     text = value.strip()
-    if not _DURATION_RE.match(text):
+    seconds = sum_duration_parts(text, GO_UNITS)
+    if seconds is None:
         hint = ' (a bare number has no unit: did you mean "%ss"?)' % text if re.match(r'^\d+(\.\d+)?$', text) else ''
         raise InstallValuesError('%s: "%s" is not a Go duration%s; use %s' % (variable, value, hint, allowed))
-    seconds = sum(float(num) * _DURATION_UNITS[unit] for num, unit in _DURATION_PART_RE.findall(text))
     if seconds < 1:
         raise InstallValuesError('%s: "%s" is shorter than 1s; the emitter\'s event correlator works in whole seconds: use %s'
                                  % (variable, value, allowed))
@@ -381,18 +381,3 @@ def _check_merged(values, version):
         debug['verbose'] = normalise_verbose(debug['verbose'], version, 'install_extra_values: debug.verbose')
     if 'extraConfig' in values and not isinstance(values['extraConfig'], dict):
         raise InstallValuesError('install_extra_values: extraConfig must be a mapping of cilium-config keys to values')
-
-
-def emitted_paths(values, free_form=('extraConfig',)):
-    """Dotted key paths of ``values`` (leaves); free-form maps are reported as their own path."""
-    paths = []
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            path = prefix + (key,)
-            if isinstance(value, dict) and value and '.'.join(path) not in free_form:
-                walk(value, path)
-            else:
-                paths.append('.'.join(path))
-    walk(values, ())
-    return sorted(paths)

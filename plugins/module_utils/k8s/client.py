@@ -36,13 +36,14 @@ import ipaddress
 import json
 import queue
 import random
-import re
 import ssl
 import threading
 import time
 from collections import namedtuple
 from urllib.parse import quote, urlencode, urlparse
 
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import (  # pylint: disable=unused-import  # re-exported
+    KubeAPIConnectionError, KubeAPIError, KubeAPITimeout, ResourceVersionTooOld, redact_userinfo)
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
 try:
@@ -139,57 +140,6 @@ class _RepeatedHeader(str):
 
     def __ne__(self, other):
         return self is not other
-
-
-# scheme://user:password@host -> scheme://***@host: credentials in an address never reach a message or a log.
-_USERINFO = re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#@\'"]*(?:@[^/\s?#@\'"]*)*@')
-
-
-def redact_userinfo(text):
-    """``text`` with the user:password part of every URL in it replaced by ``***``."""
-    return _USERINFO.sub(r'\1***@', str(text))
-
-
-class KubeAPIError(Exception):
-    """A Kubernetes API call failed; ``str(err)`` is a message fit for ``fail_json``.
-
-    Attributes: ``status`` (HTTP status, 0 for transport errors), ``reason`` (Status reason or
-    exception name), ``method``, ``path``, ``status_obj`` (the Status dict returned by the API,
-    if any), ``rbac`` (dict verb/resource/group/namespace for 403 errors).
-    """
-
-    def __init__(self, message, status=0, reason='', method=None, path=None, status_obj=None, rbac=None):
-        message = redact_userinfo(message)
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.reason = reason
-        self.method = method
-        self.path = path
-        self.status_obj = status_obj or {}
-        self.rbac = rbac
-
-    def failure(self, api=None, prefix=''):
-        """Keyword arguments for ``module.fail_json``: the message, HTTP status and reason, the missing RBAC
-        permission (on 403) and the number of API requests made so far (when ``api`` is given)."""
-        result = {'msg': prefix + str(self), 'status': self.status, 'reason': self.reason}
-        if self.rbac:
-            result['missing_permission'] = self.rbac
-        if api is not None:
-            result['api_requests'] = api.request_count
-        return result
-
-
-class ResourceVersionTooOld(KubeAPIError):
-    """HTTP 410 Gone: the resourceVersion (or continue token) has been compacted away; relist."""
-
-
-class KubeAPIConnectionError(KubeAPIError):
-    """The API server could not be reached or the connection broke (after retries)."""
-
-
-class KubeAPITimeout(KubeAPIError):
-    """The caller's overall time budget (``KubeAPI.deadline``) ran out before the request could complete."""
 
 
 def parse_api_path(path, method='GET', params=None):
@@ -602,11 +552,6 @@ class KubeAPI:
             if not token:
                 return
 
-    def list_items(self, path, params=None, page_size=None):
-        """Iterate over the items of every page."""
-        for page in self.list_pages(path, params, page_size):
-            yield from page.get('items') or []
-
     def watch(self, path, params=None, resource_version=None, timeout_seconds=60, on_open=None):
         """Watch a collection; yields ``(type, object)`` with type ADDED/MODIFIED/DELETED/BOOKMARK.
 
@@ -796,27 +741,10 @@ class KubeAPI:
         status_raw = []
         timed_out = False
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+            for channel, chunk in _channel_chunks(ws, remaining=lambda: deadline - time.monotonic()):
+                if channel == TIMED_OUT_CHANNEL:
                     timed_out = True
                     break
-                ws.settimeout(remaining)
-                try:
-                    opcode, data = ws.recv_data_frame(True)
-                except websocket.WebSocketTimeoutException:
-                    timed_out = True
-                    break
-                except websocket.WebSocketConnectionClosedException:
-                    break
-                except (websocket.WebSocketException, OSError):
-                    break
-                frame = _channel_frame(opcode, data)
-                if frame is None:
-                    break
-                if not frame:
-                    continue
-                channel, chunk = frame
                 if channel == 1:
                     stdout.append(chunk)
                 elif channel == 2:
@@ -965,6 +893,37 @@ def _channel_frame(opcode, frame):
     return payload[0], payload[1:]
 
 
+TIMED_OUT_CHANNEL = -1
+
+
+def _channel_chunks(ws, remaining=None, running=None):
+    """Yield ``(channel, data)`` of a channel-protocol WebSocket until it closes or breaks (empty frames skipped).
+
+    ``remaining()`` (seconds left) bounds every receive: when it runs out, ``(TIMED_OUT_CHANNEL, b'')`` is yielded
+    last. ``running()`` returning False stops before the next receive.
+    """
+    while running is None or running():
+        if remaining is not None:
+            left = remaining()
+            if left <= 0:
+                yield TIMED_OUT_CHANNEL, b''
+                return
+            ws.settimeout(left)
+        try:
+            opcode, data = ws.recv_data_frame(True)
+        except websocket.WebSocketTimeoutException:
+            if remaining is not None:
+                yield TIMED_OUT_CHANNEL, b''
+            return
+        except (websocket.WebSocketException, OSError):
+            return
+        frame = _channel_frame(opcode, data)
+        if frame is None:
+            return
+        if frame:
+            yield frame
+
+
 class ForwardAddress(str):
     """``"host:port"`` of a running port-forward, with ``errors`` (list of str) seen so far."""
 
@@ -1018,17 +977,7 @@ class _PortForwarder(LoopbackRelay):
         first = {0: True, 1: True}
         try:
             ws.settimeout(None)
-            while not self.stopping:
-                try:
-                    opcode, frame = ws.recv_data_frame(True)
-                except (websocket.WebSocketException, OSError):
-                    break
-                decoded = _channel_frame(opcode, frame)
-                if decoded is None:
-                    break
-                if not decoded:
-                    continue
-                channel, data = decoded
+            for channel, data in _channel_chunks(ws, running=lambda: not self.stopping):
                 if channel in first and first[channel]:
                     # the first frame of each channel starts with the port number (uint16 little endian)
                     first[channel] = False

@@ -34,6 +34,8 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import utc_now_text
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution import attribute as attribution
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import resolve_endpoint
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence import reasons as drop_reasons
@@ -60,16 +62,11 @@ _SOURCE_OPTION_KEYS = ('transport', 'src', 'since', 'until', 'namespaces', 'verd
                        'cilium_namespace', 'drop_reasons', 'last', 'max_drops')
 
 
-class ReportError(ValueError):
+class ReportError(NetobsError, ValueError):
     """Invalid input for a report (bad evidence item, unreadable baseline, ...)."""
 
 
 # -- small helpers -----------------------------------------------------------------------------------
-def utc_now_text(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return now.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
 def short_hash(text: str, length: int = 12) -> str:
     return hashlib.sha256(text.encode('utf-8')).hexdigest()[:length]
 

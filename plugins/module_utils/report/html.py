@@ -271,15 +271,20 @@ def _violations(report: Mapping) -> str:
     for violation in items[:MAX_ROWS]:
         klass = violation.get('classification') or exp.UNREVIEWED
         attribution = violation.get('attribution') or {}
-        baseline = f"<br>{badge(violation['baseline'], 'info')}" if violation.get('baseline') else ''
-        rows.append(f"<tr><td>{badge(klass.replace('_', ' '), _CLASS_BADGE.get(klass, 'info'))}{baseline}</td>"
-                    f"<td><a href=\"#{anchor(violation['id'])}\">{id_code(violation['id'])}</a></td>"
+        rows.append(_row_start(violation, klass.replace('_', ' '), _CLASS_BADGE.get(klass, 'info'))
+                    + f"<td><a href=\"#{anchor(violation['id'])}\">{id_code(violation['id'])}</a></td>"
                     f"{_traffic_cells(violation)}"
                     f"<td>{_policy_refs(attribution.get('responsible'))}</td><td>{e(violation.get('expectation') or '-')}</td></tr>")
     more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''
     return ('<section id="violations"><h2>Violations</h2><table><thead><tr><th>Class</th><th>ID</th><th>Traffic</th><th>L4</th>'
             '<th>Direction</th><th>Reason</th><th>Count</th><th>Responsible policy / rule</th><th>Expectation</th></tr></thead><tbody>'
             + ''.join(rows) + '</tbody></table>' + more + '</section>')
+
+
+def _row_start(item: Mapping, label: str, css: str, attributes: str = '') -> str:
+    """``<tr>`` and its first cell: the class badge, plus the baseline badge when the item has one."""
+    baseline = f"<br>{badge(item['baseline'], 'info')}" if item.get('baseline') else ''
+    return f"<tr{attributes}><td>{badge(label, css)}{baseline}</td>"
 
 
 def _traffic_cells(item: Mapping) -> str:
@@ -300,10 +305,9 @@ def _other_drops(report: Mapping) -> str:
     css = 'fail' if other.get('fail') else 'info'
     rows = []
     for item in items[:MAX_ROWS]:
-        baseline = f"<br>{badge(item['baseline'], 'info')}" if item.get('baseline') else ''
         samples = '<br>'.join(e(s.get('text')) for s in (item.get('evidence') or [])[:3])
-        rows.append(f"<tr id=\"{anchor(item['id'])}\"><td>{badge('fails' if other.get('fail') else 'not judged', css)}{baseline}</td>"
-                    f"<td>{id_code(item['id'])}</td>"
+        rows.append(_row_start(item, 'fails' if other.get('fail') else 'not judged', css, f" id=\"{anchor(item['id'])}\"")
+                    + f"<td>{id_code(item['id'])}</td>"
                     f"{_traffic_cells(item)}"
                     f"<td>{e(', '.join(item.get('nodes') or []) or '-')}</td><td class=\"muted\">{samples}</td></tr>")
     more = f'<p class="muted">{e(len(items) - MAX_ROWS)} more in the JSON report.</p>' if len(items) > MAX_ROWS else ''

@@ -36,33 +36,28 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - ansible-core ships PyYAML
-    yaml = None
-    HAS_YAML = False
-
+from ansible_collections.netobs.cilium.plugins.module_utils._common.documents import load_single_document
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import CLUSTER_ENTITIES, PROTOCOLS, WORLD_ENTITIES
+from ansible_collections.netobs.cilium.plugins.module_utils._common.enums import ENTITIES as _ENTITIES
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import split_pod_labels
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import POLICY_VERDICT_REASONS
 from ansible_collections.netobs.cilium.plugins.module_utils.attribution.selectors import LabelSelector, SelectorError
 
 EXPECTATIONS_SCHEMA_VERSION = 1
 EXPECT_VALUES = ('deny', 'allow')
-PROTOCOLS = ('TCP', 'UDP', 'SCTP', 'ICMP', 'ICMPv4', 'ICMPv6', 'ANY')
 # Drop reasons that prove a policy decision (a deny expectation is only proven by these).
 POLICY_DROP_REASONS = POLICY_VERDICT_REASONS
 # Observation origin of a drop whose reason is not a policy verdict (report ``other_drops``): shown, never judged.
 OTHER_DROP = 'other_drop'
-ENTITIES = ('all', 'world', 'world-ipv4', 'world-ipv6', 'cluster', 'host', 'remote-node', 'kube-apiserver',
-            'health', 'init', 'ingress', 'unmanaged')
-WORLD_NAMES = frozenset(('world', 'world-ipv4', 'world-ipv6'))
-CLUSTER_ENTITIES = frozenset(('host', 'remote-node', 'kube-apiserver', 'health', 'init', 'ingress', 'unmanaged'))
+# An expectation peer is any Cilium entity except "none" (it selects nothing, so nothing can be expected of it).
+ENTITIES = tuple(entity for entity in _ENTITIES if entity != 'none')
+WORLD_NAMES = WORLD_ENTITIES
 SELECTOR_KEYS = ('namespace', 'workload', 'pod', 'labels', 'selector', 'entity', 'cidr', 'except')
 ENTRY_KEYS = ('name', 'from', 'to', 'port', 'protocol', 'expect', 'controls', 'description')
 MAX_LISTED = 10
@@ -143,7 +138,7 @@ EXPECTATIONS_SCHEMA = {
 }
 
 
-class ExpectationError(ValueError):
+class ExpectationError(NetobsError, ValueError):
     """The expectations are invalid; the message names the entry, the field and what is accepted."""
 
 
@@ -180,19 +175,8 @@ class Peer:
 
 
 def labels_from_strings(strings: Iterable) -> dict[str, str]:
-    """Hubble label strings (``k8s:app=nginx``) to plain pod labels (Cilium-internal keys dropped)."""
-    labels: dict[str, str] = {}
-    for text in strings or ():
-        if not isinstance(text, str):
-            continue
-        source, sep, rest = text.partition(':')
-        if not sep or source != 'k8s':
-            continue
-        key, _eq, value = rest.partition('=')
-        if key.startswith('io.kubernetes.pod.namespace') or key.startswith('io.cilium.'):
-            continue
-        labels[key] = value
-    return labels
+    """Hubble label strings (``k8s:app=nginx``) to plain pod labels (labels Cilium adds itself dropped)."""
+    return split_pod_labels(strings)[0]
 
 
 # -- selectors -----------------------------------------------------------------------------------------
@@ -652,23 +636,7 @@ def read_expectations_file(path: str) -> list[Expectation]:
     """Read and validate a YAML/JSON expectations file."""
     if not os.path.isfile(path):
         raise ExpectationError(f'expectations file {path} does not exist')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExpectationError(f'cannot read expectations file {path}: {exc}') from None
-    if path.endswith('.json'):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ExpectationError(f'{path} is not valid JSON: {exc}') from None
-    else:
-        if not HAS_YAML:
-            raise ExpectationError(f'reading {path} needs the PyYAML Python package')
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ExpectationError(f'{path} is not valid YAML: {exc}') from None
+    data = load_single_document(path, ExpectationError, 'expectations file ')
     if data is None:
         raise ExpectationError(f'{path} is empty; expected schema_version and an expectations list')
     return load_expectations(data, source=path)
@@ -702,14 +670,6 @@ class JudgeResult:
     expectations: list = field(default_factory=list)
     classification: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
-
-
-def _refs(observations: list[Observation]) -> list[str]:
-    seen = []
-    for obs in observations:
-        if obs.ref not in seen:
-            seen.append(obs.ref)
-    return seen
 
 
 def _texts(observations: list[Observation]) -> str:

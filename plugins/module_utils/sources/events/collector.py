@@ -43,14 +43,16 @@ import re
 import threading
 import time
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common import partial
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import MAX_MALFORMED_SAMPLES, MAX_SAMPLE_TEXT, Coverage, EventTable
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import check_reason
 from ansible_collections.netobs.cilium.plugins.module_utils._common.duration import (
     DurationError,
     format_timestamp,
     parse_since,
-    parse_timestamp,
 )
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import to_datetime
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import event_malformed_reason, parse_event
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import (
     KubeAPIConnectionError,
@@ -88,7 +90,7 @@ _NAMESPACE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 MAX_WRAPPER_DEPTH = 3
 
 
-class DropEventsError(Exception):
+class DropEventsError(NetobsError):
     """A user-facing error (bad option, unreadable file, failed wait_for)."""
 
     def __init__(self, message, result=None):
@@ -203,23 +205,15 @@ _TS_CACHE = {}
 
 
 def _ts(value):
-    """Parse an apiserver timestamp fast (cached); None for empty/invalid (a non-string, non-datetime is invalid)."""
-    if isinstance(value, datetime.datetime):  # YAML loads unquoted timestamps as datetime
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if not value or not isinstance(value, str) or len(value) > 64:
-        return None
+    """Parse an apiserver timestamp (cached); None for empty/invalid (see ``_common.timestamps.to_datetime``)."""
+    if isinstance(value, datetime.datetime) or not isinstance(value, str):
+        return to_datetime(value)
     hit = _TS_CACHE.get(value)
     if hit is not None:
         return hit
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00') if value.endswith('Z') else value)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-    except ValueError:
-        try:
-            parsed = parse_timestamp(value)
-        except DurationError:
-            return None
+    parsed = to_datetime(value)
+    if parsed is None:
+        return None
     if len(_TS_CACHE) > 100000:
         _TS_CACHE.clear()
     _TS_CACHE[value] = parsed
@@ -894,15 +888,11 @@ class DropEventsCollector:
 
     def _time_up(self, what):
         """The time budget ran out: mark the result partial (once) and say so."""
-        if self.timed_out:
-            return
-        self.timed_out = True
         if self.wait is not None and (self.timeout is None or self.wait.timeout <= self.timeout):
             budget = 'wait_for.timeout (%ss)' % self.wait.timeout
         else:
             budget = 'timeout (%ss)' % self.timeout
-        self._mark_partial('%s reached: %s' % (budget, what))
-        self.warnings.append('%s reached: %s; the result holds what was collected until then (partial)' % (budget, what))
+        partial.time_up(self, budget, what, self._mark_partial)
 
     def collect_live(self):
         if self.api is None:
@@ -1055,14 +1045,13 @@ class DropEventsCollector:
             # No Event object at all: an empty capture, or not a capture of Events.
             what = ('%d item(s) that are not Kubernetes Events (%s)' % (self.not_events, '; '.join(self.not_event_samples[:2]))
                     if self.not_events else ('%d undecodable part(s)' % undecodable if undecodable else 'nothing'))
+            error, warning = partial.empty_src_messages(
+                src, 'Kubernetes Event', what, 'Save PacketDrop Events with "kubectl get events -A --field-selector '
+                'reason=PacketDrop -o json" (Hubble flow captures are read by netobs.cilium.hubble_flows_info)')
             if not self.allow_empty:
-                raise DropEventsError(
-                    'src %s holds no Kubernetes Event: it contains %s. Save PacketDrop Events with '
-                    '"kubectl get events -A --field-selector reason=PacketDrop -o json" (Hubble flow captures are read by '
-                    'netobs.cilium.hubble_flows_info); set allow_empty: true if an empty capture is expected (the evidence is then '
-                    'reported as incomplete, never as a plain pass).' % (src, what))
+                raise DropEventsError(error)
             self.empty = True
-            self.warnings.append('src %s holds no Kubernetes Event (%s): evidence is empty and will be reported as incomplete' % (src, what))
+            self.warnings.append(warning)
         if self.events_total == 0 and self.excluded['before_since']:
             self.warnings.append('all %d PacketDrop events in %s are older than since=%s (relative durations count back from now)'
                                  % (self.excluded['before_since'], src, self.since_input))

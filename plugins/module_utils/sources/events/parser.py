@@ -17,10 +17,10 @@ and counted again in ``Coverage.events_oversized``; a Drop keeps at most ``MAX_P
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Coverage,
     Drop,
@@ -38,12 +38,6 @@ from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons imp
     reason_code,
     reason_name,
 )
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    HAS_YAML = False
 
 PACKET_DROP_REASON = 'PacketDrop'
 
@@ -186,7 +180,7 @@ def _oversized(event: dict) -> bool:
     return isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(NetobsError, ValueError):
     """An Event object whose structure is not an Event (wrong types)."""
 
 
@@ -404,38 +398,3 @@ def parse_events(document, coverage: Coverage | None = None, file: str | None = 
         drop = parse_event(obj, coverage, file)
         if drop is not None:
             yield drop
-
-
-def load_event_documents(text):
-    """Decode Event documents from text: one JSON document, JSON lines (watch output) or YAML (multi-document).
-
-    Returns a list of decoded documents (feed each to ``parse_events``); raises ValueError when nothing decodes.
-    """
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode('utf-8', 'replace')
-    try:
-        return [json.loads(text)]
-    except ValueError:
-        pass
-    documents = []
-    decoder = json.JSONDecoder()
-    position, size = 0, len(text)
-    try:
-        while position < size:
-            while position < size and text[position] in ' \t\r\n':
-                position += 1
-            if position >= size:
-                break
-            obj, position = decoder.raw_decode(text, position)
-            documents.append(obj)
-        return documents
-    except ValueError:
-        pass
-    if HAS_YAML:
-        try:
-            loaded = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-        except yaml.YAMLError as exc:
-            raise ValueError(f'not JSON, JSON lines or YAML: {exc}') from None
-        if loaded and all(isinstance(doc, (dict, list)) for doc in loaded):
-            return loaded
-    raise ValueError('not JSON, JSON lines or YAML Event documents')

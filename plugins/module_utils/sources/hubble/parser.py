@@ -19,6 +19,7 @@ import math
 import re
 import sys
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import (
     Drop,
     EMPTY_ENDPOINT,
@@ -65,7 +66,7 @@ _UINT64 = (1 << 64) - 1
 _INT64_MIN = -(1 << 63)
 
 
-class MalformedRecord(ValueError):
+class MalformedRecord(NetobsError, ValueError):
     """A line or object that is not a usable Hubble record (bad JSON, wrong type, too deep)."""
 
 

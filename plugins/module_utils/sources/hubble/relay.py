@@ -26,8 +26,9 @@ import ssl
 import threading
 
 from ansible_collections.netobs.cilium.plugins.module_utils._common import duration
+from ansible_collections.netobs.cilium.plugins.module_utils._common.errors import NetobsError, redact_userinfo
+from ansible_collections.netobs.cilium.plugins.module_utils._common.labels import parse_label
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASON_CODES
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import redact_userinfo
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.loopback import LoopbackRelay
 
 # grpc and protobuf (with the generated ``observer_pb2``) are imported on first use: ~0.1 s that reading a saved
@@ -67,7 +68,7 @@ VERDICTS = ('FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'T
 NODE_STATES_UNAVAILABLE = ('NODE_UNAVAILABLE', 'NODE_GONE', 'NODE_ERROR')
 
 
-class HubbleError(Exception):
+class HubbleError(NetobsError):
     """A Hubble query failed; ``str(err)`` is a message fit for ``fail_json`` (what happened + what to do)."""
 
     def __init__(self, message, code=None):
@@ -399,11 +400,8 @@ def _label_values(labels, key):
     """Values of ``key`` in Hubble labels (``source:key=value``); a key without source matches any source."""
     found = []
     for label in labels or []:
-        name, _sep, value = label.partition('=')
-        source, colon, bare = name.partition(':')
-        if not colon:
-            bare, source = name, ''
-        if key == name or (':' not in key and key == bare) or (':' in key and key == '%s:%s' % (source, bare)):
+        source, bare, value = parse_label(label, '')
+        if key == bare if ':' not in key else key == '%s:%s' % (source, bare):
             found.append(value)
     return found
 

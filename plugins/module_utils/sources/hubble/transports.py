@@ -36,6 +36,7 @@ import time
 from concurrent import futures
 from urllib.parse import quote
 
+from ansible_collections.netobs.cilium.plugins.module_utils._common import partial
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hubble_relay
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, LostEvents, NodeStatus
@@ -148,12 +149,8 @@ class FlowCollection:
 
     def time_up(self, what):
         """The time budget ran out: partial result, said once as a reason and a warning."""
-        if self.timed_out:
-            return
-        self.timed_out = True
-        why = 'timeout (%ss%s) reached: %s' % (self.timeout, ' + follow_for' if self.query.follow_for else '', what)
-        self.mark_partial(why)
-        self.warnings.append('%s; the result holds what was collected until then (partial)' % why)
+        partial.time_up(self, 'timeout (%ss%s)' % (self.timeout, ' + follow_for' if self.query.follow_for else ''), what,
+                        self.mark_partial)
 
     # ------------------------------------------------------------------ result
     def result(self):
@@ -451,13 +448,13 @@ def collect_file(collection, src, allow_empty=False):
             what = '%d line(s), none of them a Hubble record (%d not understood%s)' % (
                 cov.lines_read, cov.not_understood,
                 ': ' + '; '.join('line %s: %s' % (m['line'], m['error'][:80]) for m in cov.malformed_samples[:2]) if cov.malformed_samples else '')
+        error, warning = partial.empty_src_messages(
+            src, 'Hubble flows', what, 'Save flows with "hubble observe -o jsonpb" (PacketDrop Events are read by '
+            'netobs.cilium.drop_events_info; compact text output cannot be read)')
         if not allow_empty:
-            raise HubbleError('src %s holds no Hubble flows: it contains %s. Save flows with "hubble observe -o jsonpb" '
-                              '(PacketDrop Events are read by netobs.cilium.drop_events_info; compact text output cannot be read); '
-                              'set allow_empty: true if an empty capture is expected (the evidence is then reported as incomplete, '
-                              'never as a plain pass).' % (src, what))
+            raise HubbleError(error)
         collection.empty = True
-        collection.warnings.append('src %s holds no Hubble flows (%s): evidence is empty and will be reported as incomplete' % (src, what))
+        collection.warnings.append(warning)
 
 
 def _ns(value):

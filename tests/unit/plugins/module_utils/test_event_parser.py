@@ -12,10 +12,10 @@ import os
 import pytest
 
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage
+from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.collector import DropEventsError, iter_src_items
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import (
     GRAMMAR_LEGACY,
     GRAMMAR_V119,
-    load_event_documents,
     parse_event,
     parse_events,
     parse_message,
@@ -237,13 +237,25 @@ def test_malformed_event_objects_are_counted_not_raised(obj):
     assert (coverage.events_total, coverage.events_malformed, coverage.event_drops) == (1, 1, 0)
 
 
-def test_load_event_documents_accepts_json_json_lines_and_yaml():
+def _src_drops(path):
+    """The Drops of a src file as the shipped reader (drop_events_info src=) decodes it."""
+    return [d.to_dict() for _path, _line, item in iter_src_items(str(path)) for d in parse_events(item)]
+
+
+def test_src_files_in_json_json_lines_and_yaml_give_the_same_drops(tmp_path):
+    # was a test of parser.load_event_documents, a decoder nothing but this test used (deleted as dead code);
+    # the same three forms now go through the reader drop_events_info uses
     items = load('events_v119.json')['items']
-    assert load_event_documents(json.dumps({'kind': 'EventList', 'items': items})) == [{'kind': 'EventList', 'items': items}]
-    lines = '\n'.join(json.dumps({'type': 'ADDED', 'object': item}) for item in items) + '\n'
-    documents = load_event_documents(lines.encode())
-    assert [d.to_dict() for doc in documents for d in parse_events(doc)] == EXPECTED_V119
-    yaml_text = 'apiVersion: v1\nkind: List\nitems:\n' + ''.join('- ' + json.dumps(item) + '\n' for item in items)
-    assert [d.to_dict() for doc in load_event_documents(yaml_text) for d in parse_events(doc)] == EXPECTED_V119
-    with pytest.raises(ValueError):
-        load_event_documents('just: [unbalanced')
+    whole = tmp_path / 'list.json'
+    whole.write_text(json.dumps({'kind': 'EventList', 'items': items}))
+    assert _src_drops(whole) == EXPECTED_V119
+    lines = tmp_path / 'watch.json'
+    lines.write_text('\n'.join(json.dumps({'type': 'ADDED', 'object': item}) for item in items) + '\n')
+    assert _src_drops(lines) == EXPECTED_V119
+    yaml_file = tmp_path / 'list.yaml'
+    yaml_file.write_text('apiVersion: v1\nkind: List\nitems:\n' + ''.join('- ' + json.dumps(item) + '\n' for item in items))
+    assert _src_drops(yaml_file) == EXPECTED_V119
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('just: [unbalanced')
+    with pytest.raises(DropEventsError, match='neither valid JSON nor YAML'):
+        _src_drops(broken)

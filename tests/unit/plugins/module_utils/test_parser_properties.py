@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import parser as flow_parser
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import read_drops
-from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, _parse_time_slow, parse_time_ns
+from ansible_collections.netobs.cilium.plugins.module_utils._common.timestamps import _parse_time_slow
+from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model import Coverage, Drop, parse_time_ns
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import DROP_REASONS, RESERVED_IDENTITIES, reason_name
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events.parser import parse_event
 

@@ -22,6 +22,16 @@ FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures',
 REFERENCE = os.path.join(FIXTURES, 'reference-experiment.yaml')
 
 
+def find_policy(snapshot, kind, namespace, name):
+    """A policy by kind/namespace/name; ``kind=None`` matches any kind (moved from PolicySnapshot: tests only)."""
+    for policy in snapshot.policies:
+        if policy.name != name or (kind and policy.kind != kind):
+            continue
+        if policy.clusterwide or namespace is None or policy.namespace == namespace:
+            return policy
+    return None
+
+
 @pytest.fixture(scope='module')
 def reference():
     return PolicySnapshot.from_files(REFERENCE)
@@ -85,7 +95,7 @@ def test_dual_stack_ips_and_ip_reuse():
 
 
 def test_content_hash_is_sha256_of_canonical_spec(reference):
-    policy = reference.find_policy('NetworkPolicy', 'cni-test', 'deny-egress')
+    policy = find_policy(reference, 'NetworkPolicy', 'cni-test', 'deny-egress')
     canonical = json.dumps(policy.spec, sort_keys=True, separators=(',', ':'))
     assert policy.content_hash == hashlib.sha256(canonical.encode()).hexdigest()
     assert (policy.uid, policy.resource_version) == ('7b1e54f0-6a0c-4f8e-9d53-1f1ad0a0e001', '40112')
@@ -118,7 +128,7 @@ def test_to_dict_is_compact(reference):
     ccnp = [p for p in summary['policies'] if p['kind'] == 'CiliumClusterwideNetworkPolicy']
     assert ccnp == [{'kind': 'CiliumClusterwideNetworkPolicy', 'namespace': None, 'name': 'global-deny-icmp',
                      'uid': '5f183d6a-8d27-5de4-8a56-2992b8c72996', 'resource_version': '40117',
-                     'hash': reference.find_policy(None, None, 'global-deny-icmp').content_hash}]
+                     'hash': find_policy(reference, None, None, 'global-deny-icmp').content_hash}]
     assert 'spec' not in json.dumps(summary)
 
 
