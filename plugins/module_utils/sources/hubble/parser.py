@@ -352,6 +352,12 @@ def _label_value(labels: tuple[str, ...], prefix: str) -> str | None:
     return None
 
 
+def _reserved_name(identity, labels):
+    """The reserved entity of an endpoint that is not a pod: by its numeric identity, else its ``reserved:`` label."""
+    reserved = RESERVED_IDENTITIES.get(identity or 0)
+    return reserved if reserved is not None else _label_value(labels, 'reserved:')
+
+
 def _policies(flow: dict) -> tuple[PolicyRef, ...]:
     refs = []
     for key, relation in _POLICY_LISTS:
@@ -391,11 +397,7 @@ def _endpoint(data: dict, ip: str | None) -> Endpoint:
         if name:
             workload = Workload(kind=_str(item, 'kind'), name=name)
             break
-    reserved = None
-    if not pod:
-        reserved = RESERVED_IDENTITIES.get(identity or 0)
-        if reserved is None:
-            reserved = _label_value(labels, 'reserved:')
+    reserved = None if pod else _reserved_name(identity, labels)
     return Endpoint(
         namespace=_str(data, 'namespace'),
         pod=pod,
@@ -488,11 +490,7 @@ def _fast_endpoint(data, ip):
             if name:
                 workload = Workload(kind=_fast_text(item.get('kind')), name=name)
                 break
-    reserved = None
-    if not pod:
-        reserved = RESERVED_IDENTITIES.get(identity or 0)
-        if reserved is None:
-            reserved = _label_value(labels, 'reserved:')
+    reserved = None if pod else _reserved_name(identity, labels)
     return new_endpoint(_fast_text(get('namespace')), pod, workload, labels, identity, reserved, ip)
 
 
