@@ -347,7 +347,7 @@ RELAY = [
      'spec': {'selector': {'k8s-app': 'hubble-relay'}, 'ports': [{'name': 'grpc', 'port': 80, 'targetPort': 'grpc'}]}},
     {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'hubble-relay-abc', 'namespace': 'kube-system', 'labels': {'k8s-app': 'hubble-relay'}},
      'spec': {'nodeName': 'n1', 'containers': [{'name': 'relay', 'image': 'quay.io/cilium/hubble-relay:v1.19.6',
-                                                 'ports': [{'name': 'grpc', 'containerPort': 4245}]}]},
+                                                'ports': [{'name': 'grpc', 'containerPort': 4245}]}]},
      'status': {'phase': 'Running', 'conditions': [{'type': 'Ready', 'status': 'True'}]}},
 ]
 AGENT = {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'cilium-x1', 'namespace': 'kube-system', 'labels': {'k8s-app': 'cilium'}},

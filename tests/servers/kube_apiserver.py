@@ -757,6 +757,7 @@ class KubeAPIServer:
             out['subresources'] = subs
         return out
 
+
 def ready_status(obj):
     """A status a healthy controller would report for Deployment/DaemonSet/StatefulSet/ReplicaSet/Job/Pod."""
     kind = obj.get('kind')

@@ -67,7 +67,8 @@ RESET_CLUSTER = (
 PLURALS = {
     'Namespace': ('namespaces', False), 'Pod': ('pods', True), 'Event': ('events', True), 'ConfigMap': ('configmaps', True),
     'Secret': ('secrets', True), 'Service': ('services', True), 'ServiceAccount': ('serviceaccounts', True),
-    'Node': ('nodes', False), 'Deployment': ('deployments', True), 'DaemonSet': ('daemonsets', True), 'ReplicaSet': ('replicasets', True), 'NetworkPolicy': ('networkpolicies', True),
+    'Node': ('nodes', False), 'Deployment': ('deployments', True), 'DaemonSet': ('daemonsets', True),
+    'ReplicaSet': ('replicasets', True), 'NetworkPolicy': ('networkpolicies', True),
     'Role': ('roles', True), 'RoleBinding': ('rolebindings', True), 'ClusterRole': ('clusterroles', False),
     'ClusterRoleBinding': ('clusterrolebindings', False), 'CustomResourceDefinition': ('customresourcedefinitions', False),
     'CiliumNetworkPolicy': ('ciliumnetworkpolicies', True), 'CiliumClusterwideNetworkPolicy': ('ciliumclusterwidenetworkpolicies', False),
@@ -274,8 +275,9 @@ class RealAPIServer:
     def _spawn(self, name, argv):
         log = open(os.path.join(self.workdir, '%s.log' % name), 'ab')  # pylint: disable=consider-using-with
         try:
-            proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                [str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent)
         finally:
             log.close()
         self.procs[name] = proc
@@ -518,7 +520,7 @@ class RealAPIServer:
 
     def can(self, user, verb, resource, group='', namespace=None, name=''):
         """What the authorizer answers now (SubjectAccessReview) for ``user`` (a USERS name or system:serviceaccount:ns:name)."""
-        resource, _, subresource = resource.partition('/')
+        resource, _slash, subresource = resource.partition('/')
         review = {'apiVersion': 'authorization.k8s.io/v1', 'kind': 'SubjectAccessReview',
                   'spec': {'user': user, 'groups': self.groups_of(user),
                            'resourceAttributes': {'verb': verb, 'resource': resource, 'subresource': subresource, 'group': group,
@@ -559,7 +561,7 @@ class RealAPIServer:
         Two writes, then an etcd compaction at the current revision: a watch from version R reads etcd from R+1, so R+1
         must be below the compacted revision for the apiserver to answer 410.
         """
-        for _ in range(2):
+        for _write in range(2):
             self.apply({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'netobs-compaction-tick', 'namespace': 'kube-public'},
                         'data': {'tick': str(time.monotonic_ns())}})
         status = self._etcd('/v3/kv/range', {'key': base64.b64encode(b'/registry/').decode(), 'limit': 1})
