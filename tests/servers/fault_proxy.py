@@ -216,6 +216,8 @@ class FaultProxy:
     # -- forwarding ----------------------------------------------------------------------------------------------------------
     async def _handle(self, request):
         index = self._log(request)
+        if request.method in ('POST', 'PUT', 'PATCH'):
+            self.upstream.touch(request.path)   # what clients create is cleaned up after the test too
         cut_after = None
         for fault in list(self.faults):
             if not fault.take(request.method, request.path_qs):

@@ -51,18 +51,6 @@ USERS = {  # name -> (token, groups)
     'other': ('other-token', ''),
 }
 SYSTEM_NAMESPACES = ('default', 'kube-system', 'kube-public', 'kube-node-lease')
-# (api prefix, plural) of what tests may create; reset() deletes these.
-RESET_NAMESPACED = (
-    ('/api/v1', 'events'), ('/api/v1', 'pods'), ('/api/v1', 'configmaps'), ('/api/v1', 'secrets'), ('/api/v1', 'services'),
-    ('/api/v1', 'serviceaccounts'), ('/apis/apps/v1', 'deployments'), ('/apis/apps/v1', 'daemonsets'), ('/apis/apps/v1', 'replicasets'),
-    ('/apis/networking.k8s.io/v1', 'networkpolicies'), ('/apis/cilium.io/v2', 'ciliumnetworkpolicies'),
-    ('/apis/rbac.authorization.k8s.io/v1', 'roles'), ('/apis/rbac.authorization.k8s.io/v1', 'rolebindings'),
-)
-RESET_CLUSTER = (
-    ('/api/v1', 'nodes'),
-    ('/apis/rbac.authorization.k8s.io/v1', 'clusterroles'), ('/apis/rbac.authorization.k8s.io/v1', 'clusterrolebindings'),
-    ('/apis/cilium.io/v2', 'ciliumclusterwidenetworkpolicies'),
-)
 # kind -> (plural, namespaced) for apply/get/list/delete
 PLURALS = {
     'Namespace': ('namespaces', False), 'Pod': ('pods', True), 'Event': ('events', True), 'ConfigMap': ('configmaps', True),
@@ -218,6 +206,7 @@ class RealAPIServer:
         self.phases = {}
         self._ctx = None
         self._atexit = False
+        self.written = set()     # (api prefix, plural, namespace or '') of every collection written to since reset()
 
     # -- lifecycle -------------------------------------------------------------------------------------------------------
     @property
@@ -432,6 +421,17 @@ class RealAPIServer:
         return self.request('POST', '/api/v1/namespaces/%s/serviceaccounts/%s/token' % (namespace, name), review)['status']['token']
 
     # -- objects -----------------------------------------------------------------------------------------------------------
+    def touch(self, path):
+        """Note a write to the collection of ``path`` (an API path): reset() deletes what is in it."""
+        parts = [p for p in path.split('?')[0].split('/') if p]
+        head = 2 if parts[:1] == ['api'] else 3
+        prefix, rest = '/' + '/'.join(parts[:head]), parts[head:]
+        namespace = ''
+        if len(rest) >= 3 and rest[0] == 'namespaces':
+            namespace, rest = rest[1], rest[2:]
+        if rest and parts[:1] in (['api'], ['apis']):
+            self.written.add((prefix, rest[0], namespace))
+
     @staticmethod
     def collection_path(api_version, kind, namespace=None):
         plural, namespaced = PLURALS[kind]
@@ -471,6 +471,7 @@ class RealAPIServer:
             self._ensure_namespace(namespace if PLURALS[kind][1] else None, known)
             status_part = obj.pop('status', None) if kind in STATUS_KINDS else None
             path = self.collection_path(obj['apiVersion'], kind, namespace)
+            self.touch(path)
             code, body = self.request('POST', path, obj, raw=True)
             if code == 409:
                 current = self.request('GET', '%s/%s' % (path, meta['name']))
@@ -577,20 +578,26 @@ class RealAPIServer:
 
     # -- cleanup -----------------------------------------------------------------------------------------------------------
     def reset(self):
-        """Delete what tests created: their namespaces (with everything in them) and labelled objects elsewhere."""
-        selector = {'labelSelector': TEST_LABEL}
+        """Delete what tests created: every namespace but the four of a new cluster, with what was written into it, and
+        the labelled objects written elsewhere (the collections written to are noted by apply() and the fault proxy)."""
+        selector = {'labelSelector': TEST_LABEL, 'gracePeriodSeconds': 0}
         namespaces = [n['metadata']['name'] for n in self.request('GET', '/api/v1/namespaces')['items']]
+        owned = [n for n in namespaces if n not in SYSTEM_NAMESPACES]
         calls = []
-        for namespace in namespaces:
-            owned = namespace not in SYSTEM_NAMESPACES
-            for prefix, plural in RESET_NAMESPACED:
-                calls.append(('%s/namespaces/%s/%s' % (prefix, namespace, plural), dict({} if owned else selector, gracePeriodSeconds=0)))
-        calls += [('%s/%s' % (prefix, plural), selector) for prefix, plural in RESET_CLUSTER]
+        for prefix, plural, namespace in sorted(self.written):
+            if (prefix, plural) == ('/api/v1', 'namespaces'):
+                continue
+            path = '%s/namespaces/%s/%s' % (prefix, namespace, plural) if namespace else '%s/%s' % (prefix, plural)
+            if namespace in owned:
+                calls.append((path, {'gracePeriodSeconds': 0}))   # all of it: the namespace goes too
+            elif namespace in SYSTEM_NAMESPACES or not namespace:
+                calls.append((path, selector))
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             for future in [pool.submit(self.request, 'DELETE', path, params=params) for path, params in calls]:
                 future.result()
-            for future in [pool.submit(self._delete_namespace, n) for n in namespaces if n not in SYSTEM_NAMESPACES]:
+            for future in [pool.submit(self._delete_namespace, n) for n in owned]:
                 future.result()
+        self.written.clear()
 
     def _delete_namespace(self, name):
         """No namespace controller runs: empty spec.finalizers through /finalize, after which the DELETE completes."""
