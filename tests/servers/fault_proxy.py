@@ -54,8 +54,9 @@ MESSAGES = {  # what kube-apiserver says for these statuses
 
 
 class Request(NamedTuple):
-    """One request as the proxy saw it: status 0 = reset by a fault, None = still streaming; ``stream_error`` is the
-    ``code`` of an in-stream watch ``ERROR`` event (the apiserver's way of saying 410 on a watch)."""
+    """One request as the proxy saw it: ``status`` is the HTTP status (0: reset by a fault, None: no answer yet; a watch
+    has its status while it streams); ``stream_error`` is the ``code`` of an in-stream watch ``ERROR`` event (the
+    apiserver's way of saying 410 on a watch)."""
 
     method: str
     path: str
@@ -282,8 +283,8 @@ class FaultProxy:
             if upstream.headers.get('Content-Length') is not None and not watch:
                 response.content_length = int(upstream.headers['Content-Length'])
             await response.prepare(request)
+            self._update(index, status=upstream.status)
             if not watch:
-                self._update(index, status=upstream.status)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
                 await response.write_eof()
@@ -312,6 +313,7 @@ class FaultProxy:
                             stream_error = int(orjson.loads(line)['object'].get('code') or 0)
                         except (ValueError, KeyError, TypeError):
                             stream_error = -1
+                        self._update(index, stream_error=stream_error)  # before the client sees it and moves on
                     if cut_after is not None and events >= cut_after:
                         break
                 if out:
@@ -323,6 +325,5 @@ class FaultProxy:
                 await response.write(pending)
             await response.write_eof()
         finally:
-            current = self.requests[index]
-            if current.status is None:
-                self._update(index, status=upstream.status, stream_error=stream_error)
+            if stream_error is not None:
+                self._update(index, stream_error=stream_error)
