@@ -1,9 +1,11 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""netobs.cilium.cilium_config_info through ansible-playbook against the loopback Kubernetes API server.
+"""netobs.cilium.cilium_config_info through ansible-playbook against the session's real kube-apiserver.
 
 One playbook run evaluates every scenario (one namespace + ClusterRole per scenario, modelled on what
 each chart version renders), plus offline files and check mode; the assertions then read its results.
+Agent pods and the hubble-relay Deployment exist as objects with the status a test writes (no kubelet or
+controllers run); the "forbidden" scenario reads as a user whose RBAC grants lack the ConfigMap and ClusterRole.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import sys
 
 import pytest
 import yaml
-
-from servers.kube_apiserver import KubeAPIServer
 
 pytestmark = pytest.mark.integration
 
@@ -111,25 +111,25 @@ def playbook():
     }]}]
 
 
-def run_scenarios(tmp):
-    """Start the servers, run the playbook once, return every host's result."""
-    with KubeAPIServer() as srv, KubeAPIServer() as locked:
-        for name, (version, changes, options) in SCENARIOS.items():
-            srv.apply(cluster_objects('s-' + name, version, changes, clusterrole='cilium-' + name, **options))
-        srv.apply({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 's-missing'}})
-        locked.apply(cluster_objects('s-forbidden', '1.19.6', clusterrole='cilium-forbidden'))
-        locked.forbid('get', 'configmaps', namespace='s-forbidden')
-        locked.forbid('get', 'clusterroles', group='rbac.authorization.k8s.io')
-        kubeconfig = srv.write_kubeconfig(str(tmp / 'kubeconfig'))
-        forbidden_kubeconfig = locked.write_kubeconfig(str(tmp / 'kubeconfig-forbidden'))
-        offline = cluster_objects('kube-system', '1.18.12')[0]
-        (tmp / 'configmap.json').write_text(json.dumps(offline), encoding='utf-8')
-        (tmp / 'play.yml').write_text(yaml.safe_dump(playbook()), encoding='utf-8')
-        (tmp / 'inventory.yml').write_text(yaml.safe_dump(inventory(kubeconfig, forbidden_kubeconfig, str(tmp))), encoding='utf-8')
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.cache', 'collections'), ANSIBLE_NOCOLOR='1',
-                   ANSIBLE_FORKS='20', ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree', ANSIBLE_CALLBACK_TREE_DIR=str(tmp / 'tree'))
-        proc = subprocess.run([PLAYBOOK_BIN, '-i', str(tmp / 'inventory.yml'), str(tmp / 'play.yml')],
-                              capture_output=True, text=True, env=env, timeout=300, check=False)
+def run_scenarios(kube, tmp):
+    """Write the scenarios into the real apiserver, run the playbook once, return every host's result."""
+    for name, (version, changes, options) in SCENARIOS.items():
+        kube.apply(cluster_objects('s-' + name, version, changes, clusterrole='cilium-' + name, **options))
+    kube.apply({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 's-missing'}})
+    kube.apply(cluster_objects('s-forbidden', '1.19.6', clusterrole='cilium-forbidden'))
+    # "test" may read the agent pods and the relay, but not the ConfigMap nor the ClusterRole
+    kube.grant('test', [{'apiGroups': [''], 'resources': ['pods'], 'verbs': ['list']},
+                        {'apiGroups': ['apps'], 'resources': ['deployments'], 'verbs': ['get']}], namespace='s-forbidden')
+    kubeconfig = kube.kubeconfig
+    forbidden_kubeconfig = kube.write_kubeconfig(user='test')
+    offline = cluster_objects('kube-system', '1.18.12')[0]
+    (tmp / 'configmap.json').write_text(json.dumps(offline), encoding='utf-8')
+    (tmp / 'play.yml').write_text(yaml.safe_dump(playbook()), encoding='utf-8')
+    (tmp / 'inventory.yml').write_text(yaml.safe_dump(inventory(kubeconfig, forbidden_kubeconfig, str(tmp))), encoding='utf-8')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.cache', 'collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_FORKS='20', ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree', ANSIBLE_CALLBACK_TREE_DIR=str(tmp / 'tree'))
+    proc = subprocess.run([PLAYBOOK_BIN, '-i', str(tmp / 'inventory.yml'), str(tmp / 'play.yml')],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     data = {}
     for host in os.listdir(tmp / 'tree'):  # the tree callback keeps each host's (only) task result
@@ -185,6 +185,7 @@ def check_missing_and_forbidden_objects(results):
     forbidden = results['forbidden']
     assert statuses(forbidden)['hubble_enabled'] == 'unknown'
     assert 'Forbidden' in forbidden['checks'][0]['message'] and 'configmaps' in forbidden['checks'][0]['message']
+    assert 'User "test" cannot get resource "configmaps"' in forbidden['checks'][0]['message']  # the apiserver's RBAC words
     assert statuses(forbidden)['events_rbac'] == 'unknown'
     assert statuses(forbidden)['agents_ready'] == 'pass'
     assert 'hubble_enabled' in forbidden['required_failed']
@@ -212,9 +213,9 @@ def check_offline_files(results):
     assert 'checks' not in bad and 'holds no ConfigMap' in bad['msg']
 
 
-def test_cilium_config_info_scenarios(tmp_path):
+def test_cilium_config_info_scenarios(real_kube, tmp_path):
     """One ansible-playbook run (expensive) feeds every check below; all problems are reported together."""
-    results = run_scenarios(tmp_path)
+    results = run_scenarios(real_kube, tmp_path)
     checks = [(check_good_installation, name) for name in sorted(SCENARIOS) if name.startswith('good-')]
     checks += [(check_broken_installation, name) for name in sorted(EXPECTED_FAILS)]
     checks += [(func, None) for name, func in sorted(globals().items())

@@ -3,7 +3,8 @@
 """Issue 10 item 10 (h): cilium_config_info fails on HTTP 401 and on an unreachable API server.
 
 Before, every read error was recorded per object and the task returned ``ok`` with all checks ``unknown``.
-The module runs in-process against the loopback API server, which rejects the wrong bearer token with 401.
+The module runs in-process against the session's real kube-apiserver (TLS, its CA in the kubeconfig), whose token
+authenticator rejects the wrong bearer token with 401.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import pytest
 import yaml
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
-from servers.kube_apiserver import KubeAPIServer
 
 from ansible_collections.netobs.cilium.plugins.modules import cilium_config_info
 
@@ -32,15 +32,14 @@ def run(capsys, monkeypatch, **args):
     return json.loads(capsys.readouterr().out)
 
 
-def test_rejected_credentials_fail_the_task(tmp_path, capsys, monkeypatch):
-    with KubeAPIServer(token='the-right-token') as server:
-        server.apply(CONFIGMAP)
-        kubeconfig = server.write_kubeconfig(str(tmp_path / 'kubeconfig'))
-        config = yaml.safe_load(open(kubeconfig, encoding='utf-8'))
-        config['users'][0]['user']['token'] = 'an-expired-token'
-        (tmp_path / 'kubeconfig').write_text(yaml.safe_dump(config))
-        result = run(capsys, monkeypatch, kubeconfig=kubeconfig)
-        good = run(capsys, monkeypatch, kubeconfig=server.write_kubeconfig(str(tmp_path / 'good')))
+def test_rejected_credentials_fail_the_task(real_kube, tmp_path, capsys, monkeypatch):
+    real_kube.apply(CONFIGMAP)
+    kubeconfig = real_kube.write_kubeconfig(direct=True)
+    config = yaml.safe_load(open(kubeconfig, encoding='utf-8'))
+    config['users'][0]['user']['token'] = 'an-expired-token'
+    (tmp_path / 'kubeconfig').write_text(yaml.safe_dump(config))
+    result = run(capsys, monkeypatch, kubeconfig=str(tmp_path / 'kubeconfig'))
+    good = run(capsys, monkeypatch, kubeconfig=kubeconfig)
     assert result.get('failed') is True, result
     assert result['status'] == 401 and 'Unauthorized (HTTP 401)' in result['msg'] and 'credentials were rejected' in result['msg']
     assert result['msg'].startswith('cannot check the Cilium configuration: ')

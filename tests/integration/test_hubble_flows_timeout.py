@@ -15,7 +15,6 @@ import pytest
 from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI
 from servers.hubble_relay import HubbleRelayServer
-from servers.kube_apiserver import KubeAPIServer
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +44,14 @@ def test_fast_relay_stream_is_complete():
     assert result['timed_out'] is False and result['flows_total'] > 0
 
 
-def test_slow_kubernetes_api_is_bounded_by_the_timeout(tmp_path):
-    with KubeAPIServer() as kube:
-        kube.add_fault(method='GET', path=r'/pods', status=None, delay=15, times=None)
-        api = KubeAPI.from_kubeconfig(kube.write_kubeconfig(str(tmp_path / 'kubeconfig')), backoff=0.01)
-        start = time.monotonic()
-        result, collection = pipeline.hubble_flows(transport='exec', api=api, cilium_namespace='kube-system', timeout=2)
-        assert time.monotonic() - start < 12
-        assert kube.request_count(path=r'/pods') <= 2
+def test_slow_kubernetes_api_is_bounded_by_the_timeout(real_kube):
+    kube = real_kube  # the session's real kube-apiserver, every pod list delayed 15 s by the proxy in front of it
+    kube.add_fault(method='GET', path=r'/pods', status=None, delay=15, times=None)
+    api = KubeAPI.from_kubeconfig(kube.kubeconfig, backoff=0.01)
+    start = time.monotonic()
+    result, collection = pipeline.hubble_flows(transport='exec', api=api, cilium_namespace='kube-system', timeout=2)
+    assert time.monotonic() - start < 12
+    assert kube.request_count(path=r'/pods') <= 2
     assert result['timed_out'] is True and result['partial'] is True
     assert any('Kubernetes API' in reason for reason in result['partial_reasons'])
     assert api.deadline is None and collection.warnings

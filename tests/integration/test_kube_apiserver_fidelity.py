@@ -1,8 +1,10 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Real clients (kubectl 1.32, the kubernetes Python client, kubernetes.core via ansible-playbook) against the test apiserver.
+"""Real clients (kubectl, the kubernetes Python client, kubernetes.core via ansible-playbook) against the fake apiserver.
 
-Each test states what a client sees against a real cluster and checks it sees the same here.
+Each test states what a client sees against a real cluster and checks it sees the same here, for what the tests still
+running on the fake use (see tests/servers/README.md): selectors and paging, watch, exec/port-forward, kubernetes.core
+CRUD, TLS with a bearer token. Faults, RBAC, 410 Gone, events.k8s.io and server-side apply are the real apiserver's.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def test_kubectl_get_events_all_namespaces_by_reason_is_a_paged_list(kube_apiser
 
 
 @needs_kubectl
-def test_kubectl_label_selectors_and_table_output(kube_apiserver, kube_env):
+def test_kubectl_label_and_field_selectors(kube_apiserver, kube_env):
     kube_apiserver.apply([pod('nginx-1', 'x', {'app': 'nginx', 'tier': 'web'}), pod('nginx-2', 'x', {'app': 'nginx'}, phase='Pending'),
                           pod('db-1', 'x', {'app': 'db', 'tier': 'db'}), pod('nginx-9', 'y', {'app': 'nginx'})])
     doc = json.loads(kubectl(kube_env, 'get', 'pods', '-n', 'x', '-l', 'app=nginx', '-o', 'json').stdout)
@@ -89,79 +91,10 @@ def test_kubectl_label_selectors_and_table_output(kube_apiserver, kube_env):
     assert [p['metadata']['name'] for p in doc['items']] == ['nginx-1']
     doc = json.loads(kubectl(kube_env, 'get', 'pods', '-A', '-l', '!tier', '--field-selector', 'status.phase=Running', '-o', 'json').stdout)
     assert [p['metadata']['name'] for p in doc['items']] == ['nginx-9']
-    table = kubectl(kube_env, 'get', 'pods', '-n', 'x', '-o', 'wide').stdout.splitlines()
-    assert table[0].split()[:5] == ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE'] and 'NODE' in table[0]
-    assert table[1].split()[0:3] == ['db-1', '0/1', 'Running'] and 'kind-control-plane' in table[1]
-    kubectl(kube_env, 'create', 'namespace', 'team-a')
-    rows = [line.split() for line in kubectl(kube_env, 'get', 'ns').stdout.splitlines()]
-    assert rows[0] == ['NAME', 'STATUS', 'AGE']
-    assert {r[0] for r in rows[1:]} == {'default', 'kube-node-lease', 'kube-public', 'kube-system', 'team-a', 'x', 'y'}
-    assert all(r[1] == 'Active' for r in rows[1:])
     bad = kubectl(kube_env, 'get', 'pods', '--field-selector', 'spec.bogus=1', check=False)
     assert bad.returncode == 1 and 'field label not supported: spec.bogus' in bad.stderr
     none = kubectl(kube_env, 'get', 'pods', '-n', 'empty-ns')
     assert 'No resources found in empty-ns namespace.' in none.stderr
-
-
-MANIFEST = '''
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: nginx, image: "nginx:1.27", ports: [{containerPort: 80}], env: [{name: A, value: "1"}]}
-      - {name: sidecar, image: "busybox:1.36"}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny, namespace: shop}
-spec: {podSelector: {}, policyTypes: [Ingress]}
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: allow-client, namespace: shop}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress: [{fromEndpoints: [{matchLabels: {app: client}}], toPorts: [{ports: [{port: "80", protocol: TCP}]}]}]
-'''
-
-
-@needs_kubectl
-def test_kubectl_apply_is_create_then_unchanged_then_configured(kube_apiserver, kube_env):
-    kubectl(kube_env, 'create', 'namespace', 'shop')
-    first = kubectl(kube_env, 'apply', '-f', '-', stdin=MANIFEST)
-    assert first.stdout.split('\n')[:3] == ['deployment.apps/web created', 'networkpolicy.networking.k8s.io/default-deny created',
-                                            'ciliumnetworkpolicy.cilium.io/allow-client created']
-    assert first.stderr == ''                         # no discovery / OpenAPI warnings
-    rv_before = kube_apiserver.store.rv
-    again = kubectl(kube_env, 'apply', '-f', '-', stdin=MANIFEST)
-    assert again.stdout.count('unchanged') == 3
-    assert kube_apiserver.store.rv == rv_before       # a no-op patch writes nothing, like etcd
-    changed = MANIFEST.replace('replicas: 2', 'replicas: 3').replace('app: client', 'app: frontend').replace(
-        '      - {name: sidecar, image: "busybox:1.36"}\n', '')
-    third = kubectl(kube_env, 'apply', '-f', '-', stdin=changed)
-    assert third.stdout.split('\n')[:3] == ['deployment.apps/web configured', 'networkpolicy.networking.k8s.io/default-deny unchanged',
-                                            'ciliumnetworkpolicy.cilium.io/allow-client configured']
-    dep = kube_apiserver.get('apps/v1', 'Deployment', 'shop', 'web')
-    assert dep['spec']['replicas'] == 3 and dep['metadata']['generation'] == 2
-    assert [c['name'] for c in dep['spec']['template']['spec']['containers']] == ['nginx']       # SMP deleted the sidecar
-    assert dep['spec']['template']['spec']['containers'][0]['env'] == [{'name': 'A', 'value': '1'}]
-    cnp = kube_apiserver.get('cilium.io/v2', 'CiliumNetworkPolicy', 'shop', 'allow-client')
-    assert cnp['spec']['ingress'][0]['fromEndpoints'] == [{'matchLabels': {'app': 'frontend'}}]
-    patches = [(path, query) for method, path, query, _status in kube_apiserver.requests if method == 'PATCH']
-    assert [path.rsplit('/', 1)[1] for path, _query in patches] == ['web', 'allow-client']
-    assert all(query.get('fieldManager') == 'kubectl-client-side-apply' for _path, query in patches)
-    out = kubectl(kube_env, 'get', 'cnp', '-n', 'shop', '-o', 'jsonpath={.items[*].metadata.name}').stdout
-    assert out == 'allow-client'
-    deleted = kubectl(kube_env, 'delete', 'namespace', 'shop')
-    assert deleted.stdout.strip() == 'namespace "shop" deleted'
-    assert kube_apiserver.get('apps/v1', 'Deployment', 'shop', 'web') is None
-    assert kube_apiserver.get('cilium.io/v2', 'CiliumNetworkPolicy', 'shop', 'allow-client') is None
 
 
 @needs_kubectl
@@ -238,16 +171,9 @@ def test_python_client_pages_events_with_field_selector_limit_and_continue(kube_
     with pytest.raises(client.ApiException) as err:
         v1.list_event_for_all_namespaces(field_selector='involvedObject.color=red')
     assert err.value.status == 400 and json.loads(err.value.body)['message'] == 'field label not supported: involvedObject.color'
-    # an expired continue token: 410 Expired with the apiserver's message
-    first = v1.list_event_for_all_namespaces(limit=10)
-    kube_apiserver.compact()
-    with pytest.raises(client.ApiException) as err:
-        v1.list_event_for_all_namespaces(limit=10, _continue=first.metadata._continue)  # pylint: disable=protected-access
-    body = json.loads(err.value.body)
-    assert err.value.status == 410 and body['reason'] == 'Expired' and body['message'].startswith('The provided continue parameter is too old')
 
 
-def test_python_client_watch_resumes_and_relists_after_410(kube_apiserver, kubeconfig):
+def test_python_client_watch_resumes_from_a_resource_version(kube_apiserver, kubeconfig):
     from kubernetes import client, watch  # pylint: disable=import-outside-toplevel
     v1 = client.CoreV1Api(api_client(kubeconfig))
     kube_apiserver.apply([event('a', 'w', 'PacketDrop'), event('b', 'w', 'Pulled')])
@@ -263,11 +189,6 @@ def test_python_client_watch_resumes_and_relists_after_410(kube_apiserver, kubec
     seen = [(e['type'], e['object'].metadata.name) for e in
             watch.Watch().stream(v1.list_namespaced_event, 'w', resource_version=rv, field_selector='reason=PacketDrop', timeout_seconds=1)]
     assert seen == [('ADDED', 'c'), ('DELETED', 'a')]
-    # resume from an old resourceVersion after a compaction: ERROR 410 -> the client's one retry -> ApiException(410) -> relist
-    kube_apiserver.compact()
-    with pytest.raises(client.ApiException) as err:
-        list(watch.Watch().stream(v1.list_namespaced_event, 'w', resource_version=rv, timeout_seconds=1))
-    assert err.value.status == 410 and 'too old resource version' in err.value.reason
     relist = v1.list_namespaced_event('w')
     assert sorted(e.metadata.name for e in relist.items) == ['b', 'c']
     fresh = [(e['type'], e['object'].metadata.name) for e in
@@ -332,7 +253,6 @@ def test_kubernetes_core_k8s_and_k8s_info_through_ansible_playbook(kube_apiserve
     kube_apiserver.set_auto_status('apps/v1', 'Deployment')          # plays the deployment controller
     kube_apiserver.set_exec_handler('kube-system', 'cilium-*', 'cilium-agent',
                                     lambda argv: (b'OK\n', b'', 0) if argv == ['cilium-dbg', 'status', '--brief'] else (b'', b'?', 1))
-    kube_apiserver.set_log('kube-system', 'cilium-a', 'cilium-agent', 'level=info msg="Cilium started"\nlevel=info msg="ready"\n')
     kube_apiserver.apply([pod('cilium-a', 'kube-system', {'k8s-app': 'cilium'}, containers=('cilium-agent',)),
                           pod('cilium-b', 'kube-system', {'k8s-app': 'cilium'}, phase='Pending'),
                           pod('coredns-1', 'kube-system', {'k8s-app': 'kube-dns'})] + load_events())
@@ -353,32 +273,35 @@ def test_kubernetes_core_k8s_and_k8s_info_through_ansible_playbook(kube_apiserve
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# events.k8s.io/v1 and core/v1 Events are one store
+# TLS and a bearer token (what test_kube_api_streams.py runs exec over)
 # ---------------------------------------------------------------------------------------------------------------------
 
-def test_events_k8s_io_v1_is_the_same_store_converted_both_ways(kube_apiserver, kubeconfig):
-    from kubernetes import client  # pylint: disable=import-outside-toplevel
-    kube_apiserver.apply(load_events()[:1])
-    api = api_client(kubeconfig)
-    ev1 = client.EventsV1Api(api)
-    # A core/v1 Event read as events.k8s.io/v1 has "eventTime": null, exactly like a real apiserver (Go MicroTime zero value);
-    # the kubernetes 37 client's typed model rejects that, so callers must read raw JSON (_preload_content=False).
-    resp = ev1.read_namespaced_event('netshot.1844854550892d40', 'cni-test', _preload_content=False)
-    got = json.loads(resp.data)
-    assert got['apiVersion'] == 'events.k8s.io/v1' and got['eventTime'] is None
-    assert got['regarding']['name'] == 'netshot' and got['note'].startswith('Outgoing packet dropped')
-    assert got['deprecatedSource'] == {'component': 'cilium'} and got['deprecatedCount'] == 7 and got['reason'] == 'PacketDrop'
-    assert got['deprecatedFirstTimestamp'] == '2025-05-31T05:24:48Z' and 'reportingController' not in got
-    created = ev1.create_namespaced_event('cni-test', {
-        'apiVersion': 'events.k8s.io/v1', 'kind': 'Event', 'metadata': {'name': 'new.1'}, 'eventTime': '2025-06-01T10:00:00.000000Z',
-        'reportingController': 'cilium.io/agent', 'reportingInstance': 'node-1', 'action': 'Drop', 'reason': 'PacketDrop',
-        'regarding': {'kind': 'Pod', 'namespace': 'cni-test', 'name': 'netshot'}, 'note': 'dropped', 'type': 'Warning'})
-    assert created.metadata.resource_version and created.regarding.name == 'netshot'
-    core = client.CoreV1Api(api).read_namespaced_event('new.1', 'cni-test')
-    assert core.involved_object.name == 'netshot' and core.message == 'dropped' and core.reporting_component == 'cilium.io/agent'
-    assert core.source.component is None and core.first_timestamp is None and core.action == 'Drop'
-    by_controller = ev1.list_namespaced_event('cni-test', field_selector='reportingController=cilium.io/agent,regarding.name=netshot')
-    assert [e.metadata.name for e in by_controller.items] == ['new.1']
+@pytest.mark.parametrize('kube_apiserver', [{'tls': True, 'token': 's3cr3t-token'}], indirect=True)
+def test_tls_with_a_verified_ca_and_bearer_token(kube_apiserver, kubeconfig, kube_env, tmp_path):
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    assert kube_apiserver.url.startswith('https://127.0.0.1:')
+    v1 = client.CoreV1Api(api_client(kubeconfig))
+    assert [n.metadata.name for n in v1.list_namespace().items][:1] == ['default']
+    if KUBECTL:
+        assert kubectl(kube_env, 'get', 'ns', 'default', '-o', 'name').stdout == 'namespace/default\n'
+    # wrong token -> 401 Status
+    bad = client.Configuration()
+    bad.host = kube_apiserver.url
+    bad.ssl_ca_cert = kube_apiserver.ca_file
+    bad.api_key = {'authorization': 'Bearer wrong'}
     with pytest.raises(client.ApiException) as err:
-        ev1.list_namespaced_event('cni-test', field_selector='source=cilium')        # a core-only field label
-    assert err.value.status == 400 and 'field label not supported: source' in err.value.body
+        client.CoreV1Api(client.ApiClient(bad)).list_namespace()
+    assert err.value.status == 401 and json.loads(err.value.body)['reason'] == 'Unauthorized'
+    # no CA -> certificate verification fails, as against any cluster with a private CA
+    noca = tmp_path / 'noca.yaml'
+    noca.write_text(open(kubeconfig, encoding='utf-8').read().replace('certificate-authority-data', 'x-unused'), encoding='utf-8')
+    with pytest.raises(Exception) as err:                       # urllib3 MaxRetryError(SSLError)
+        client.CoreV1Api(config.new_client_from_config(config_file=str(noca))).list_namespace()
+    assert 'CERTIFICATE_VERIFY_FAILED' in str(err.value)
+    if KUBECTL:
+        unauth = kubectl(dict(kube_env, KUBECONFIG=str(noca)), 'get', 'ns', check=False)
+        assert unauth.returncode == 1 and 'x509: certificate signed by unknown authority' in unauth.stderr
+        notoken = tmp_path / 'notoken.yaml'
+        notoken.write_text(open(kubeconfig, encoding='utf-8').read().replace('s3cr3t-token', 'nope'), encoding='utf-8')
+        denied = kubectl(dict(kube_env, KUBECONFIG=str(notoken)), 'get', 'ns', check=False)
+        assert denied.returncode == 1 and 'error: You must be logged in to the server (Unauthorized)' in denied.stderr

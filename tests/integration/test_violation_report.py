@@ -3,7 +3,7 @@
 """netobs.cilium.violation_report and playbooks/compliance.yml through real ansible-playbook runs.
 
 One playbook run covers the module (write, idempotence, check mode, fail_on, baseline, roll-up, live snapshot
-against the loopback API server; argument errors are unit tests); two runs cover the compliance playbook in capture mode
+against the session's real kube-apiserver; argument errors are unit tests); two runs cover the compliance playbook in capture mode
 with two clusters (reports + fleet roll-up, then ``--check``).
 """
 
@@ -55,8 +55,20 @@ def example_objects():
     return objects
 
 
-def test_module_writes_idempotent_reports_and_judges(kube_apiserver, kubeconfig, tmp_path):
-    kube_apiserver.apply(example_objects())
+def apiserver_objects():
+    """The example snapshot as a real apiserver takes it: the ReplicaSets (trimmed to their metadata in the capture) get
+    the selector and pod template every ReplicaSet has."""
+    objects = example_objects()
+    for obj in objects:
+        if obj['kind'] == 'ReplicaSet':
+            labels = {'pod-template-hash': obj['metadata']['name'].rsplit('-', 1)[-1]}
+            obj['spec'] = {'selector': {'matchLabels': labels},
+                           'template': {'metadata': {'labels': labels}, 'spec': {'containers': [{'name': 'c', 'image': 'x'}]}}}
+    return objects
+
+
+def test_module_writes_idempotent_reports_and_judges(real_kube, tmp_path):
+    real_kube.apply(apiserver_objects())
     report_mod = 'netobs.cilium.violation_report'
     a, b, c, d = (tmp_path / name for name in ('a', 'b', 'c', 'd'))
     common = {'snapshot_src': [os.path.join(EXAMPLE, n) for n in ('namespaces.yaml', 'pods.yaml', 'policies.yaml')],
@@ -79,7 +91,7 @@ def test_module_writes_idempotent_reports_and_judges(kube_apiserver, kubeconfig,
         {'name': 'rollup', report_mod: {'rollup': [str(a / 'compliance.json'), str(b / 'compliance.json')], 'dest': str(d)}},
         {'name': 'rollup again', report_mod: {'rollup': [str(a / 'compliance.json'), str(b / 'compliance.json')], 'dest': str(d),
                                               'fail_on': 'any'}},
-        {'name': 'live snapshot', report_mod: {'evidence': evidence, 'snapshot_live': True, 'kubeconfig': str(kubeconfig),
+        {'name': 'live snapshot', report_mod: {'evidence': evidence, 'snapshot_live': True, 'kubeconfig': real_kube.kubeconfig,
                                                'cluster': 'live', 'dest': str(tmp_path / 'live'), 'formats': ['json']}},
     ]
     first, second, check, fail_any, base, rollup, rollup2, live = run_tasks(tmp_path, tasks)
@@ -127,7 +139,7 @@ def test_module_writes_idempotent_reports_and_judges(kube_apiserver, kubeconfig,
     assert live_report['snapshot']['source'] == 'live' and live_report['snapshot']['counts']['network_policies'] == 1
     live_violation = next(v for v in live_report['violations'] if v['source']['workload'] == 'netshot')
     assert live_violation['attribution']['source'] == 'evaluated'
-    assert any(method == 'GET' and 'networkpolicies' in path for method, path, _query, _status in kube_apiserver.requests)
+    assert any(r.method == 'GET' and 'networkpolicies' in r.path for r in real_kube.requests)
 
 
 def write_inventory(path, report_dir):
@@ -173,3 +185,33 @@ def test_compliance_playbook_capture_mode_two_clusters_and_check(tmp_path):
     assert 'changed: [prod]' in proc.stdout and 'changed: [staging]' not in proc.stdout
     assert {name: digest(reports / name) for name in ('prod', 'staging')} == before
     assert (reports / 'fleet.json').read_bytes() == fleet_before
+
+
+CNP = {'apiVersion': 'cilium.io/v2', 'kind': 'CiliumNetworkPolicy', 'metadata': {'name': 'deny-world', 'namespace': 'cni-test'},
+       'spec': {'endpointSelector': {'matchLabels': {'app': 'nginx'}}, 'egressDeny': [{'toEntities': ['world']}]}}
+CCNP = {'apiVersion': 'cilium.io/v2', 'kind': 'CiliumClusterwideNetworkPolicy', 'metadata': {'name': 'dns-for-all'},
+        'specs': [{'endpointSelector': {}, 'egress': [{'toEndpoints': [{'matchLabels': {'k8s-app': 'kube-dns'}}],
+                                                       'toPorts': [{'ports': [{'port': '53', 'protocol': 'ANY'}]}]}]}]}
+
+
+def test_live_snapshot_reads_cilium_policies_from_the_crds_and_reports_what_rbac_hides(real_kube):
+    """PolicySnapshot.from_api (what snapshot_live runs) against the real apiserver serving the Cilium CRDs."""
+    from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPI  # pylint: disable=import-outside-toplevel
+    from ansible_collections.netobs.cilium.plugins.module_utils.attribution.snapshot import PolicySnapshot  # pylint: disable=import-outside-toplevel
+    real_kube.apply(apiserver_objects() + [CNP, CCNP])
+    snapshot = PolicySnapshot.from_api(KubeAPI.from_kubeconfig(real_kube.kubeconfig), page_size=2).to_dict()
+    assert snapshot['counts'] == {'namespaces': 5, 'pods': 4, 'nodes': 1, 'network_policies': 1, 'cilium_network_policies': 1,
+                                  'clusterwide_policies': 1}  # + default, kube-node-lease, kube-public
+    assert {(p['kind'], p['namespace'], p['name']) for p in snapshot['policies']} == {
+        ('NetworkPolicy', 'cni-test', 'deny-egress'), ('CiliumNetworkPolicy', 'cni-test', 'deny-world'),
+        ('CiliumClusterwideNetworkPolicy', None, 'dns-for-all')}
+    assert all(p['uid'] and p['resource_version'] for p in snapshot['policies']) and snapshot['warnings'] == []
+    # a reader without the cilium.io rules gets the Kubernetes objects and a warning per CRD it may not list
+    real_kube.grant('test', [{'apiGroups': [''], 'resources': ['namespaces', 'pods', 'nodes'], 'verbs': ['list']},
+                             {'apiGroups': ['apps'], 'resources': ['replicasets'], 'verbs': ['list']},
+                             {'apiGroups': ['networking.k8s.io'], 'resources': ['networkpolicies'], 'verbs': ['list']}])
+    partial = PolicySnapshot.from_api(KubeAPI.from_kubeconfig(real_kube.write_kubeconfig(user='test'))).to_dict()
+    assert partial['counts']['network_policies'] == 1 and partial['counts']['cilium_network_policies'] == 0
+    assert [w.split(' (')[0] for w in partial['warnings']] == [
+        'CiliumNetworkPolicy objects were not read', 'CiliumClusterwideNetworkPolicy objects were not read']
+    assert all('forbidden' in w for w in partial['warnings'])

@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A loopback Kubernetes API server speaking the real REST protocol, for tests with real clients.
 
-``kubectl``, the ``kubernetes`` Python client and kubernetes.core modules cannot tell it from a small cluster for the
-operations the collection uses: discovery (legacy and aggregated), CRUD with Status errors, list paging, label and
-field selectors, watch, server-side Table printing, pod exec/portforward over WebSocket, RBAC denials, bearer tokens,
-TLS and fault injection. See ``tests/servers/README.md``.
+It plays what the real kube-apiserver of the test session (``servers.real_apiserver``) cannot: a cluster whose pods
+answer exec and port-forward (there is no kubelet in the session), whose controllers roll Deployments out
+(``set_auto_status``), and several whole clusters per test at no cost. ``kubectl``, the ``kubernetes`` Python client
+and kubernetes.core modules use it unmodified for what the role tests need: discovery (legacy and aggregated), CRUD
+with Status errors, list paging, label and field selectors, watch, merge and strategic merge patches, pod
+exec/portforward over WebSocket, bearer tokens and TLS. See ``tests/servers/README.md``.
 
     with KubeAPIServer() as srv:
         srv.apply({'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'p', 'namespace': 'x'}, 'spec': {...}})
@@ -20,21 +22,17 @@ import datetime
 import hashlib
 import ipaddress
 import os
-import re
 import socket
-import struct
 import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 
-from servers import kube_protobuf, kube_streams
-from servers.kube_resources import table_columns
+from servers import kube_streams
 from servers.kube_selectors import FieldSelector, LabelSelector, SelectorError
 from servers.kube_store import ADDED, DELETED, MODIFIED, ApiError, Store, Watcher, status_failure
 
@@ -44,55 +42,16 @@ except ImportError:  # pragma: no cover - PyYAML is in the test virtualenv
     yaml = None
 
 JSON = 'application/json'
-TABLE_CT = 'application/json;as=Table;v=%s;g=meta.k8s.io'
 DISCOVERY_CT = 'application/json;g=apidiscovery.k8s.io;v=%s;as=APIGroupDiscoveryList'
 SUBRESOURCE_KINDS = {
     'exec': ('PodExecOptions', ('create', 'get')),
     'portforward': ('PodPortForwardOptions', ('create', 'get')),
-    'log': ('Pod', ('get',)),
     'status': (None, ('get', 'patch', 'update')),
 }
-REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 406: 'NotAcceptable',
-           409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError',
-           503: 'ServiceUnavailable', 504: 'Timeout'}
-PATCH_TYPES = {'application/json-patch+json': 'json', 'application/merge-patch+json': 'merge',
-               'application/strategic-merge-patch+json': 'strategic', 'application/apply-patch+yaml': 'apply'}
-WATCH_RESET_KEY = web.RequestKey('watch_reset_after', int) if hasattr(web, 'RequestKey') else 'watch_reset_after'
+PATCH_TYPES = {'application/merge-patch+json': 'merge', 'application/strategic-merge-patch+json': 'strategic'}
 VERSION = {'major': '1', 'minor': '32', 'gitVersion': 'v1.32.0', 'gitCommit': '70d3cc986aa8221cd1dfb1121852688902d3bf53',
            'gitTreeState': 'clean', 'buildDate': '2024-12-11T17:59:15Z', 'goVersion': 'go1.23.3', 'compiler': 'gc',
            'platform': 'linux/amd64'}
-
-
-@dataclass
-class Fault:
-    """An injected failure for ``times`` requests (``times=None``: every request) matching method + path regex."""
-
-    method: str
-    path: re.Pattern
-    status: int | None
-    times: int | None
-    retry_after: int | None
-    delay: float
-    reset: bool
-    watch_reset_after: int | None
-    hits: int = 0
-
-    def take(self, method, path_qs):
-        if self.method not in (None, '*', method) or not self.path.search(path_qs):
-            return False
-        if self.times is not None and self.hits >= self.times:
-            return False
-        self.hits += 1
-        return True
-
-
-@dataclass
-class Rule:
-    verb: str
-    resource: str
-    group: str
-    namespace: str | None
-    user: str
 
 
 def _truthy(value):
@@ -124,20 +83,16 @@ def _json_response(obj, status=200, content_type=JSON, headers=None):
 class KubeAPIServer:
     """See the module docstring and tests/servers/README.md."""
 
-    def __init__(self, tls=False, token=None, user='test', crds=None, bookmark_interval=60.0):
+    def __init__(self, tls=False, token=None, crds=None, bookmark_interval=60.0):
         self.tls = tls
         self.token = token
-        self.user = user
         self.bookmark_interval = bookmark_interval
         self.store = Store(crds=crds)
         self.store.notify = self._notify
         self.requests = []
         self.errors = []         # tracebacks of unexpected exceptions in the server (should stay empty)
-        self.faults = []
-        self.rules = []
         self.exec_handlers = []
         self.port_forwards = []
-        self.logs = []
         self.host = '127.0.0.1'
         self.port = None
         self.ca_pem = None
@@ -285,20 +240,6 @@ class KubeAPIServer:
         entries = self.store.list(rt, namespace or '', LabelSelector([]), FieldSelector([]))[0]
         return [self.store.render_obj(rt, e) for e in entries]
 
-    def add_fault(self, method='GET', path=r'.*', status=429, times=1, retry_after=None, delay=0.0, reset=False, watch_reset_after=None):
-        """Inject a failure; ``status=None`` with ``delay`` only slows matching requests down. Returns the Fault (``.hits``)."""
-        fault = Fault(method=method.upper() if method else None, path=re.compile(path), status=status, times=times,
-                      retry_after=retry_after, delay=delay, reset=reset, watch_reset_after=watch_reset_after)
-        self.faults.append(fault)
-        return fault
-
-    def clear_faults(self):
-        self.faults = []
-
-    def forbid(self, verb, resource, group='', namespace=None, user='test'):
-        """RBAC denial. ``namespace=None``: everywhere; ``''``: only at the cluster scope; ``'x'``: only in namespace x."""
-        self.rules.append(Rule(verb=verb, resource=resource, group=group, namespace=namespace, user=user))
-
     def set_exec_handler(self, namespace, pod_glob, container, handler):
         """``handler(argv) -> (stdout, stderr, exit_code)``; ``handler(argv, stdin)`` receives stdin with ``exec -i``."""
         self.exec_handlers.append((namespace, pod_glob, container, handler))
@@ -318,10 +259,6 @@ class KubeAPIServer:
                 return target
         return None
 
-    def set_log(self, namespace, pod_glob, container, text):
-        """Text (or callable returning text) served by ``pods/log``."""
-        self.logs.append((namespace, pod_glob, container, text))
-
     def set_auto_status(self, api_version, kind, fn='ready'):
         """Play a controller: after each API write of this kind, set ``status = fn(obj)`` (a separate write, like a controller).
 
@@ -332,13 +269,6 @@ class KubeAPIServer:
             self.store.auto_status.pop((api_version, kind), None)
             return
         self.store.auto_status[(api_version, kind)] = ready_status if fn == 'ready' else fn
-
-    def compact(self):
-        self.store.compact()
-
-    def request_count(self, method=None, path=None):
-        rx = re.compile(path) if path else None
-        return sum(1 for m, p, _q, _s in list(self.requests) if (method is None or m == method) and (rx is None or rx.search(p)))
 
     # -- watch fan-out -------------------------------------------------------------------------------------------------
     def _notify(self, events):
@@ -396,68 +326,11 @@ class KubeAPIServer:
             self._set_status(index, status)
 
     async def _entry_inner(self, request):
-        path_qs = request.path_qs
-        for fault in list(self.faults):
-            if not fault.take(request.method, path_qs):
-                continue
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.reset:
-                return await self._reset(request)
-            if fault.watch_reset_after is not None:
-                request[WATCH_RESET_KEY] = fault.watch_reset_after
-                break
-            if fault.status and fault.status >= 400:
-                return self._fault_response(request, fault)
-            break
         if self.token is not None:
             auth = request.headers.get('Authorization', '')
             if auth != 'Bearer %s' % self.token:
                 raise ApiError(401, 'Unauthorized', 'Unauthorized')
         return await self._route(request)
-
-    async def _reset(self, request):
-        transport = request.transport
-        if transport is not None:
-            sock = transport.get_extra_info('socket')
-            if sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-                except OSError:
-                    pass
-            transport.abort()
-        raise asyncio.CancelledError()
-
-    def _fault_response(self, request, fault):
-        code = fault.status
-        headers = {}
-        details = None
-        target = self._describe(request)
-        if code == 429:
-            retry = fault.retry_after if fault.retry_after is not None else 1
-            headers['Retry-After'] = str(retry)
-            return _json_response(status_failure(429, 'TooManyRequests', 'Too many requests, please try again later.',
-                                                 {'retryAfterSeconds': int(retry)}), 429, headers=headers)
-        if code == 403 and target is not None:
-            return _json_response(self._forbidden(*target).status(), 403)
-        if code == 404 and target is not None and target[3]:
-            rt = target[5]
-            err = ApiError(404, 'NotFound', '%s "%s" not found' % (rt.qualified, target[3]),
-                           {'name': target[3], **({'group': rt.group} if rt.group else {}), 'kind': rt.plural})
-            return _json_response(err.status(), 404)
-        if fault.retry_after is not None:
-            headers['Retry-After'] = str(fault.retry_after)
-        messages = {
-            404: 'the server could not find the requested resource',
-            500: 'Internal error occurred: injected fault',
-            503: 'the server is currently unable to handle the request',
-            504: 'the server was unable to return a response in the time allotted, but may still be processing the request',
-            401: 'Unauthorized', 403: 'forbidden', 409: 'conflict', 410: 'too old resource version',
-        }
-        if code == 500:
-            details = {'causes': [{'message': 'injected fault'}]}
-        return _json_response(status_failure(code, REASONS.get(code, 'Unknown'), messages.get(code, 'injected fault'), details),
-                              code, headers=headers)
 
     # -- routing -------------------------------------------------------------------------------------------------------
     def _parse(self, path):
@@ -511,29 +384,6 @@ class KubeAPIServer:
         resource = plural + ('/' + sub if sub else '')
         return verb, resource, namespace, name, sub, rt, watch
 
-    def _forbidden(self, verb, resource, namespace, name, _sub=None, rt=None, _watch=None, user=None):
-        qualified = resource.split('/')[0] + ('.' + rt.group if rt is not None and rt.group else '')
-        subject = '%s "%s"' % (qualified, name) if name else qualified
-        scope = 'in the namespace "%s"' % namespace if namespace else 'at the cluster scope'
-        group = rt.group if rt is not None else ''
-        message = '%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s' % (
-            subject, user or self.user, verb, resource, group, scope)
-        details = {}
-        if name:
-            details['name'] = name
-        if group:
-            details['group'] = group
-        details['kind'] = resource.split('/')[0]
-        return ApiError(403, 'Forbidden', message, details)
-
-    def _check_rbac(self, target):
-        verb, resource, namespace, _name, _sub, rt, _watch = target
-        for rule in self.rules:
-            if rule.verb not in ('*', verb) or rule.resource not in ('*', resource) or rule.group not in ('*', rt.group):
-                continue
-            if rule.namespace is None or rule.namespace == namespace:
-                raise self._forbidden(*target, user=rule.user)
-
     async def _route(self, request):
         path = request.path.rstrip('/') or '/'
         if request.method == 'GET':
@@ -543,11 +393,7 @@ class KubeAPIServer:
                 return web.Response(text='ok', content_type='text/plain')
             if path in ('/api', '/apis'):
                 return self._discovery_root(request, path)
-            if path.startswith('/openapi/'):
-                return self._openapi(request, path)
             parts = [p for p in path.split('/') if p]
-            if len(parts) == 2 and parts[0] == 'apis':
-                return self._api_group(parts[1])
             if (len(parts) == 2 and parts[0] == 'api') or (len(parts) == 3 and parts[0] == 'apis'):
                 return self._resource_list(*(('', parts[1]) if parts[0] == 'api' else (parts[1], parts[2])))
         parsed = self._parse(path)
@@ -563,13 +409,12 @@ class KubeAPIServer:
             raise ApiError(404, 'NotFound', 'the server could not find the requested resource', {})
         if verb is None or verb not in rt.verbs and sub is None:
             raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {})
-        self._check_rbac(target)
         method = request.method
-        if sub in ('exec', 'portforward', 'log'):
-            if sub == 'log' and method != 'GET' or sub != 'log' and method not in ('GET', 'POST'):
+        if sub in ('exec', 'portforward'):
+            if method not in ('GET', 'POST'):
                 raise ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {})
             pod = self.store.render_obj(rt, self.store.get(rt, namespace, name))
-            serve = {'exec': kube_streams.serve_exec, 'portforward': kube_streams.serve_portforward, 'log': kube_streams.serve_log}[sub]
+            serve = {'exec': kube_streams.serve_exec, 'portforward': kube_streams.serve_portforward}[sub]
             return await serve(self, request, pod, namespace, name)
         if method == 'GET':
             if name is None or watch:
@@ -589,13 +434,11 @@ class KubeAPIServer:
             ctype = request.content_type.lower()
             patch_type = PATCH_TYPES.get(ctype)
             if patch_type is None:
-                raise ApiError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: '
-                               'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, '
-                               'application/strategic-merge-patch+json')
-            body = await self._body(request, yaml_ok=patch_type == 'apply')
-            obj, created = self.store.patch(rt, namespace, name, patch_type, body, subresource=sub, dry_run=dry_run,
-                                            field_manager=request.query.get('fieldManager'))
-            return _json_response(obj, 201 if created else 200)
+                raise ApiError(415, 'UnsupportedMediaType', 'the test apiserver speaks only application/merge-patch+json and '
+                               'application/strategic-merge-patch+json (JSON patch and server-side apply are for the real '
+                               'apiserver: servers/real_apiserver.py)')
+            body = await self._body(request, yaml_ok=False)
+            return _json_response(self.store.patch(rt, namespace, name, patch_type, body, subresource=sub, dry_run=dry_run))
         if method == 'DELETE':
             options = await self._body(request, allow_empty=True) or {}
             if options.get('dryRun') == ['All']:
@@ -620,11 +463,9 @@ class KubeAPIServer:
             if allow_empty:
                 return None
             raise ApiError(400, 'BadRequest', 'the body of the request was empty')
-        if request.content_type == 'application/vnd.kubernetes.protobuf':
-            try:
-                return kube_protobuf.decode(raw)
-            except kube_protobuf.ProtobufError as exc:
-                raise ApiError(415, 'UnsupportedMediaType', str(exc)) from exc
+        if request.content_type == 'application/vnd.kubernetes.protobuf':  # kubectl create namespace|configmap|...
+            raise ApiError(415, 'UnsupportedMediaType', 'the test apiserver does not decode protobuf request bodies: send JSON '
+                           '(kubectl create -f / apply -f)')
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -637,16 +478,12 @@ class KubeAPIServer:
 
     # -- reads ---------------------------------------------------------------------------------------------------------
     def _negotiate(self, request):
-        """-> ('json'|'yaml'|'table'|'partial', version) from the Accept header."""
+        """-> ('json'|'yaml'|'partial', version) from the Accept header (no Table: kubectl then prints on its own)."""
         accept = request.headers.get('Accept', '')
         if not accept:
             return 'json', None
         for mtype, params in _media_types(accept):
             as_ = params.get('as')
-            if mtype in ('application/json', '*/*', 'application/*') and as_ in ('Table',) and params.get('g') == 'meta.k8s.io':
-                if params.get('v') in ('v1', 'v1beta1'):
-                    return 'table', params['v']
-                continue
             if mtype == 'application/json' and as_ in ('PartialObjectMetadata', 'PartialObjectMetadataList') and params.get('g') == 'meta.k8s.io':
                 return 'partial', params.get('v', 'v1')
             if as_:
@@ -659,8 +496,6 @@ class KubeAPIServer:
 
     def _render_single(self, request, rt, entry):
         mode, version = self._negotiate(request)
-        if mode == 'table':
-            return self._table_response(request, rt, [entry], str(entry.rv), None, None, version)
         if mode == 'partial':
             obj = self.store.render_obj(rt, entry)
             return _json_response({'kind': 'PartialObjectMetadata', 'apiVersion': 'meta.k8s.io/%s' % version, 'metadata': obj['metadata']})
@@ -679,7 +514,7 @@ class KubeAPIServer:
         for field in field_sel.fields():
             if field not in labels:
                 raise ApiError(400, 'BadRequest', 'field label not supported: %s' % field)
-        return label_sel, field_sel.renamed(labels)
+        return label_sel, field_sel
 
     async def _get_collection(self, request, rt, namespace, name, watch):
         label_sel, field_sel = self._selectors(request, rt)
@@ -697,8 +532,6 @@ class KubeAPIServer:
             raise ApiError(400, 'BadRequest', 'resourceVersionMatch is forbidden unless resourceVersion is provided')
         entries, list_rv, token, remaining = self.store.list(rt, namespace, label_sel, field_sel, limit, cont)
         mode, version = self._negotiate(request)
-        if mode == 'table':
-            return self._table_response(request, rt, entries, str(list_rv), token, remaining, version)
         meta = {'resourceVersion': str(list_rv)}
         if token:
             meta['continue'] = token
@@ -715,44 +548,6 @@ class KubeAPIServer:
         if mode == 'yaml':
             return web.Response(text=yaml.safe_dump(orjson.loads(body), sort_keys=False), content_type='application/yaml')
         return _json_response(body)
-
-    def _table(self, request, rt, entries, rv, token, remaining, version, with_columns=True):
-        if rt.storage_key == ('', 'events'):
-            columns = table_columns('', 'Event')       # events.k8s.io/v1 prints like core Events (same internal type)
-        else:
-            columns = table_columns(rt.group if not rt.crd else '*crd*', rt.kind)
-        if rt.kind == 'CustomResourceDefinition':
-            columns = [columns[0], ({'name': 'Created At', 'type': 'date', 'format': '', 'priority': 0,
-                                     'description': 'CreationTimestamp is a timestamp representing the server time when this object was created.'},
-                                    lambda o: o['metadata'].get('creationTimestamp'))]
-        include = request.query.get('includeObject', 'Metadata')
-        rows = []
-        for entry in entries:
-            obj = self.store.render_obj(rt, entry)
-            if rt.group == 'events.k8s.io':
-                core = orjson.loads(entry.raw)
-                cells = [fn(core) for _c, fn in columns]
-            else:
-                cells = [fn(obj) for _c, fn in columns]
-            row = {'cells': cells}
-            if include == 'Object':
-                row['object'] = obj
-            elif include != 'None':
-                row['object'] = {'kind': 'PartialObjectMetadata', 'apiVersion': 'meta.k8s.io/%s' % version, 'metadata': obj['metadata']}
-            rows.append(row)
-        meta = {'resourceVersion': rv}
-        if token:
-            meta['continue'] = token
-        if remaining is not None:
-            meta['remainingItemCount'] = remaining
-        out = {'kind': 'Table', 'apiVersion': 'meta.k8s.io/%s' % version, 'metadata': meta}
-        if with_columns:
-            out['columnDefinitions'] = [c for c, _fn in columns]
-        out['rows'] = rows
-        return out
-
-    def _table_response(self, request, rt, entries, rv, token, remaining, version):
-        return _json_response(self._table(request, rt, entries, rv, token, remaining, version), content_type=TABLE_CT % version)
 
     async def _delete_collection(self, request, rt, namespace, dry_run):
         label_sel, field_sel = self._selectors(request, rt)
@@ -772,7 +567,6 @@ class KubeAPIServer:
         query = request.query
         store = self.store
         st = store.storage(rt)
-        mode, version = self._negotiate(request)
         rv_param = query.get('resourceVersion', '')
         initial_events = _truthy(query.get('sendInitialEvents', ''))
         bookmarks = _truthy(query.get('allowWatchBookmarks', ''))
@@ -792,7 +586,6 @@ class KubeAPIServer:
                 return False
             return field_sel.matches(entry.fields) and label_sel.matches(entry.labels)
 
-        too_old = None
         pending = []
         watcher = Watcher(0, asyncio.Event())
         with store.lock:
@@ -802,39 +595,22 @@ class KubeAPIServer:
                     start_rv = int(rv_param)
                 except ValueError as exc:
                     raise ApiError(400, 'BadRequest', 'invalid resource version: %s' % rv_param) from exc
-                if start_rv < store.compacted_rv:
-                    too_old = (start_rv, store.compacted_rv)
-                else:
-                    pending = list(st.since(start_rv))
+                pending = list(st.since(start_rv))
             else:
                 entries = store.list(rt, namespace, label_sel, field_sel)[0]
                 pending = [(e.rv, ADDED, e, None) for e in entries]
             watcher.last_rv = current
-            if too_old is None:
-                st.watchers.add(watcher)
-                self._watchers.add(watcher)
+            st.watchers.add(watcher)
+            self._watchers.add(watcher)
         resp = web.StreamResponse(status=200)
-        resp.headers['Content-Type'] = TABLE_CT % version if mode == 'table' else JSON
+        resp.headers['Content-Type'] = JSON
         resp.headers['Cache-Control'] = 'no-cache, private'
         resp.enable_chunked_encoding()
         await resp.prepare(request)
-        if too_old is not None:
-            await resp.write(orjson.dumps({'type': 'ERROR', 'object': status_failure(
-                410, 'Expired', 'too old resource version: %d (%d)' % too_old)}) + b'\n')
-            await resp.write_eof()
-            return resp
-        reset_after = request.get(WATCH_RESET_KEY)
-        sent = 0
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + self.bookmark_interval if bookmarks and self.bookmark_interval else None
-        first_table = True
 
         def encode(etype, entry):
-            nonlocal first_table
-            if mode == 'table':
-                obj = self._table(request, rt, [entry], str(entry.rv), None, None, version, with_columns=first_table)
-                first_table = False
-                return orjson.dumps({'type': etype, 'object': obj}) + b'\n'
             return b'{"type":"' + etype.encode() + b'","object":' + store.render(rt, entry) + b'}\n'
 
         def bookmark(rv, annotations=None):
@@ -844,12 +620,8 @@ class KubeAPIServer:
             return orjson.dumps({'type': 'BOOKMARK', 'object': {'kind': rt.kind, 'apiVersion': rt.api_version, 'metadata': md}}) + b'\n'
 
         async def emit(chunks):
-            nonlocal sent
             for chunk in chunks:
-                if reset_after is not None and sent >= reset_after:
-                    await self._abort(request)
                 await resp.write(chunk)
-                sent += 1
 
         try:
             chunks = []
@@ -911,9 +683,6 @@ class KubeAPIServer:
             return DELETED
         return None
 
-    async def _abort(self, request):
-        await self._reset(request)
-
     # -- discovery -----------------------------------------------------------------------------------------------------
     def _types_in(self, group, version):
         return [rt for rt in self.store.types.values() if rt.group == group and rt.version == version]
@@ -941,12 +710,6 @@ class KubeAPIServer:
                                   'kind': kind or rt.kind, 'verbs': list(verbs)})
         return _json_response({'kind': 'APIResourceList', 'apiVersion': 'v1', 'groupVersion': '%s/%s' % (group, version) if group else version,
                                'resources': resources})
-
-    def _api_group(self, group):
-        versions = self.store.groups().get(group)
-        if not versions or not group:
-            return web.Response(status=404, text='404 page not found\n', content_type='text/plain')
-        return _json_response(self._group_doc(group, versions))
 
     @staticmethod
     def _group_doc(group, versions):
@@ -993,54 +756,6 @@ class KubeAPIServer:
         if subs:
             out['subresources'] = subs
         return out
-
-    # -- OpenAPI (only what kubectl apply needs to use server-side field validation) ------------------------------------
-    def _openapi(self, request, path):
-        if path == '/openapi/v3':
-            paths = {}
-            for group, versions in self.store.groups().items():
-                for version in versions:
-                    key = 'api/%s' % version if not group else 'apis/%s/%s' % (group, version)
-                    digest = hashlib.sha256(('%s/%s/%d' % (group, version, len(self._types_in(group, version)))).encode()).hexdigest().upper()
-                    paths[key] = {'serverRelativeURL': '/openapi/v3/%s?hash=%s' % (key, digest[:128])}
-            return _json_response({'paths': paths})
-        if path.startswith('/openapi/v3/'):
-            rest = path[len('/openapi/v3/'):].split('/')
-            if rest[0] == 'api' and len(rest) == 2:
-                group, version = '', rest[1]
-            elif rest[0] == 'apis' and len(rest) == 3:
-                group, version = rest[1], rest[2]
-            else:
-                return web.Response(status=404, text='404 page not found\n', content_type='text/plain')
-            types = self._types_in(group, version)
-            if not types:
-                return web.Response(status=404, text='404 page not found\n', content_type='text/plain')
-            return _json_response(_openapi_v3_doc(group, version, types))
-        del request
-        return web.Response(status=404, text='404 page not found\n', content_type='text/plain')
-
-
-def _openapi_v3_doc(group, version, types):
-    """Paths with the operations and x-kubernetes-group-version-kind; schemas are open (no client-side validation)."""
-    prefix = '/api/%s' % version if not group else '/apis/%s/%s' % (group, version)
-    validation = {'name': 'fieldValidation', 'in': 'query', 'schema': {'type': 'string', 'uniqueItems': True}}
-    paths = {}
-    schemas = {}
-    for rt in types:
-        gvk = {'group': rt.group, 'version': rt.version, 'kind': rt.kind}
-        schema_name = 'io.k8s.test.%s.%s.%s' % (rt.group or 'core', rt.version, rt.kind)
-        schemas[schema_name] = {'type': 'object', 'x-kubernetes-group-version-kind': [gvk]}
-        item = '%s/namespaces/{namespace}/%s/{name}' % (prefix, rt.plural) if rt.namespaced else '%s/%s/{name}' % (prefix, rt.plural)
-        coll = '%s/namespaces/{namespace}/%s' % (prefix, rt.plural) if rt.namespaced else '%s/%s' % (prefix, rt.plural)
-
-        def op(verb, action):
-            return {'operationId': '%s%s' % (verb, rt.kind), 'parameters': [validation] if verb in ('create', 'replace', 'patch') else [],
-                    'responses': {'200': {'description': 'OK', 'content': {JSON: {'schema': {'$ref': '#/components/schemas/%s' % schema_name}}}}},
-                    'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk}
-        paths[coll] = {'get': op('list', 'list'), 'post': op('create', 'post')}
-        paths[item] = {'get': op('read', 'get'), 'put': op('replace', 'put'), 'patch': op('patch', 'patch'), 'delete': op('delete', 'delete')}
-    return {'openapi': '3.0.0', 'info': {'title': 'Kubernetes', 'version': VERSION['gitVersion']}, 'paths': paths,
-            'components': {'schemas': schemas}}
 
 
 def ready_status(obj):

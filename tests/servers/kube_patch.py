@@ -1,6 +1,6 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PATCH semantics: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and an approximation of strategic merge patch.
+"""PATCH semantics: JSON merge patch (RFC 7386) and an approximation of strategic merge patch.
 
 Strategic merge patch approximation: a JSON merge patch in which lists whose field name has a known Kubernetes
 patch merge key (``containers``/``initContainers``/``env``/``volumes``/... by ``name``, ``volumeMounts`` by
@@ -46,8 +46,8 @@ def _merge_key(field, items):
     return MERGE_KEYS.get(field)
 
 
-def strategic_merge(target, patch, for_apply=False):
-    """Approximate strategic merge patch (see module docstring). ``for_apply`` keeps nulls out (server-side apply)."""
+def strategic_merge(target, patch):
+    """Approximate strategic merge patch (see module docstring)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if patch.get('$patch') == 'replace':
@@ -73,13 +73,13 @@ def strategic_merge(target, patch, for_apply=False):
             continue
         current = out.get(key)
         if isinstance(value, dict):
-            merged = strategic_merge(current, value, for_apply)
+            merged = strategic_merge(current, value)
             if merged is None:
                 out.pop(key, None)
             else:
                 out[key] = merged
         elif isinstance(value, list):
-            out[key] = _merge_list(key, current if isinstance(current, list) else [], value, for_apply)
+            out[key] = _merge_list(key, current if isinstance(current, list) else [], value)
         else:
             out[key] = value
     for name, order in orders.items():
@@ -91,7 +91,7 @@ def strategic_merge(target, patch, for_apply=False):
     return out
 
 
-def _merge_list(field, current, patch, for_apply):
+def _merge_list(field, current, patch):
     if field in SET_LISTS:
         result = list(current)
         for item in patch:
@@ -114,10 +114,10 @@ def _merge_list(field, current, patch, for_apply):
             deleted.add(ident)
             continue
         if ident in index:
-            result[index[ident]] = strategic_merge(result[index[ident]], item, for_apply)
+            result[index[ident]] = strategic_merge(result[index[ident]], item)
         else:
             index[ident] = len(result)
-            result.append(strategic_merge({}, item, for_apply))
+            result.append(strategic_merge({}, item))
     return [i for i in result if not (isinstance(i, dict) and i.get(key) in deleted)]
 
 
@@ -134,108 +134,3 @@ def _reorder(field, items, order):
         pos.setdefault(entry.get(key) if isinstance(entry, dict) else entry, n)
     ranked = sorted(enumerate(items), key=lambda p: (pos.get(ident(p[1]), len(order)), p[0]))
     return [item for _index, item in ranked]
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# RFC 6902
-# ---------------------------------------------------------------------------------------------------------------------
-
-def _pointer(path):
-    if path == '':
-        return []
-    if not path.startswith('/'):
-        raise PatchError('invalid JSON pointer %r' % path)
-    return [p.replace('~1', '/').replace('~0', '~') for p in path[1:].split('/')]
-
-
-def _walk(doc, parts, path):
-    cur = doc
-    for part in parts:
-        if isinstance(cur, dict):
-            if part not in cur:
-                raise PatchError("doc is missing path: \"%s\": missing value" % path)
-            cur = cur[part]
-        elif isinstance(cur, list):
-            try:
-                cur = cur[int(part)]
-            except (ValueError, IndexError) as exc:
-                raise PatchError("doc is missing path: \"%s\": missing value" % path) from exc
-        else:
-            raise PatchError("doc is missing path: \"%s\": missing value" % path)
-    return cur
-
-
-def _add(doc, parts, value, path, replace=False):
-    if not parts:
-        return value
-    parent = _walk(doc, parts[:-1], path)
-    last = parts[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise PatchError("doc is missing key: %s: missing value" % path)
-        parent[last] = value
-    elif isinstance(parent, list):
-        if last == '-':
-            parent.append(value)
-        else:
-            try:
-                idx = int(last)
-            except ValueError as exc:
-                raise PatchError('invalid index %r' % last) from exc
-            if replace:
-                if not 0 <= idx < len(parent):
-                    raise PatchError("doc is missing path: \"%s\": missing value" % path)
-                parent[idx] = value
-            else:
-                if not 0 <= idx <= len(parent):
-                    raise PatchError('add operation does not apply: doc is missing path: "%s": missing value' % path)
-                parent.insert(idx, value)
-    else:
-        raise PatchError("doc is missing path: \"%s\": missing value" % path)
-    return doc
-
-
-def _remove(doc, parts, path):
-    if not parts:
-        raise PatchError('cannot remove the document root')
-    parent = _walk(doc, parts[:-1], path)
-    last = parts[-1]
-    try:
-        if isinstance(parent, dict):
-            return parent.pop(last)
-        if isinstance(parent, list):
-            return parent.pop(int(last))
-    except (KeyError, ValueError, IndexError) as exc:
-        raise PatchError('remove operation does not apply: doc is missing path: "%s": missing value' % path) from exc
-    raise PatchError('remove operation does not apply: doc is missing path: "%s": missing value' % path)
-
-
-def json_patch(doc, ops):
-    """RFC 6902 on a deep copy of ``doc``."""
-    if not isinstance(ops, list):
-        raise PatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch')
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        if not isinstance(op, dict) or 'op' not in op:
-            raise PatchError('Unexpected kind: missing op')
-        kind = op['op']
-        path = op.get('path', '')
-        parts = _pointer(path)
-        if kind == 'add':
-            doc = _add(doc, parts, copy.deepcopy(op.get('value')), path)
-        elif kind == 'remove':
-            _remove(doc, parts, path)
-        elif kind == 'replace':
-            doc = _add(doc, parts, copy.deepcopy(op.get('value')), path, replace=True)
-        elif kind in ('move', 'copy'):
-            src = op.get('from', '')
-            value = _walk(doc, _pointer(src), src)
-            if kind == 'move':
-                _remove(doc, _pointer(src), src)
-            doc = _add(doc, parts, copy.deepcopy(value), path)
-        elif kind == 'test':
-            if _walk(doc, parts, path) != op.get('value'):
-                raise PatchError('testing value %s failed: test failed' % path)
-        else:
-            raise PatchError('Unexpected kind: %s' % kind)
-    return doc

@@ -264,10 +264,6 @@ class FieldSelector:
     def fields(self):
         return [t[0] for t in self.terms]
 
-    def renamed(self, mapping):
-        """Return a selector with field names translated through ``mapping`` (label -> storage field)."""
-        return FieldSelector([(mapping.get(f, f), op, v) for f, op, v in self.terms])
-
     def equalities(self):
         return [(f, v) for f, op, v in self.terms if op == '=']
 

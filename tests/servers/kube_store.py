@@ -33,11 +33,6 @@ SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alph
                  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
 LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an "
              "alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-EXPIRED_CONTINUE_MSG = (
-    'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue '
-    'parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided '
-    'token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was '
-    'returned and now may show up in the list.')
 # Kinds whose DELETE answers with the object rather than a Status (graceful or finalized deletion in a real apiserver).
 DELETE_RETURNS_OBJECT = {('', 'namespaces'), ('', 'pods'), ('apiextensions.k8s.io', 'customresourcedefinitions')}
 
@@ -131,7 +126,7 @@ class Watcher:
 
 
 class Storage:
-    """All versions of one resource share one Storage (core/v1 and events.k8s.io/v1 Events share one)."""
+    """All versions of one resource share one Storage."""
 
     def __init__(self, key, api_version, kind, namespaced, field_fn):
         self.key = key
@@ -233,7 +228,6 @@ class Store:
     def __init__(self, crds=None):
         self.lock = threading.RLock()
         self.rv = 1000
-        self.compacted_rv = 0
         self.types = {}          # (group, version, plural) -> ResourceType
         self.by_gvk = {}         # (apiVersion, kind) -> ResourceType
         self.storages = {}       # storage key -> Storage
@@ -289,18 +283,14 @@ class Store:
     # -- conversion ----------------------------------------------------------------------------------------------------
     def to_storage(self, rt, obj):
         st = self.storage(rt)
-        if rt.to_storage is not None:
-            obj = rt.to_storage(obj)
         obj = _ordered(obj, st.api_version, st.kind)
         if st.key == ('', 'events'):
             normalize_core_event(obj)
         return obj
 
     def render(self, rt, entry):
-        """Bytes of ``entry`` as ``rt`` (conversion when the storage holds another version)."""
+        """Bytes of ``entry`` as ``rt`` (apiVersion rewritten when the storage holds another version)."""
         st = self.storage(rt)
-        if rt.from_storage is not None:
-            return orjson.dumps(rt.from_storage(orjson.loads(entry.raw)))
         if rt.api_version == st.api_version:
             return entry.raw
         obj = orjson.loads(entry.raw)
@@ -309,8 +299,6 @@ class Store:
 
     def render_obj(self, rt, entry):
         obj = orjson.loads(entry.raw)
-        if rt.from_storage is not None:
-            return rt.from_storage(obj)
         obj['apiVersion'] = rt.api_version
         return obj
 
@@ -444,8 +432,6 @@ class Store:
             start = ''
             if cont:
                 list_rv, start = decode_continue(cont)
-                if list_rv < self.compacted_rv:
-                    raise ApiError(410, 'Expired', EXPIRED_CONTINUE_MSG)
             keys = st.candidates(equalities)
             pos = bisect.bisect_left(keys, start) if start else 0
             objects = st.objects
@@ -550,9 +536,8 @@ class Store:
             self._flush(events)
         return self.render_obj(rt, entry)
 
-    def _render_dict(self, rt, stored):
-        if rt.from_storage is not None:
-            return rt.from_storage(stored)
+    @staticmethod
+    def _render_dict(rt, stored):
         out = dict(stored)
         out['apiVersion'] = rt.api_version
         return out
@@ -637,29 +622,15 @@ class Store:
                 self._flush(events)
         return self.render_obj(rt, entry)
 
-    def patch(self, rt, namespace, name, patch_type, body, subresource=None, dry_run=False, field_manager=None):
+    def patch(self, rt, namespace, name, patch_type, body, subresource=None, dry_run=False):
+        """Merge patch or strategic merge patch (``patch_type`` 'merge'/'strategic') of an existing object."""
         with self.lock:
             entry = self.get_entry(rt, namespace, name)
-            if patch_type == 'apply':
-                if not field_manager:
-                    raise ApiError(400, 'BadRequest', 'PATCH %s: fieldManager is required for apply requests' % rt.plural)
-                if not isinstance(body, dict):
-                    raise ApiError(400, 'BadRequest', 'error decoding YAML: the body of an apply request must be an object')
-                if entry is None:
-                    if subresource:
-                        raise not_found(rt, name)
-                    obj = copy.deepcopy(body)
-                    obj.setdefault('metadata', {})['name'] = name
-                    if rt.namespaced:
-                        obj['metadata'].setdefault('namespace', namespace)
-                    return self.create(rt, namespace, obj, dry_run=dry_run), True
             if entry is None:
                 raise not_found(rt, name)
             current = self.render_obj(rt, entry)
             try:
-                if patch_type == 'json':
-                    new = kube_patch.json_patch(current, body)
-                elif patch_type == 'merge':
+                if patch_type == 'merge':
                     if not isinstance(body, dict):
                         raise kube_patch.PatchError('json: cannot unmarshal into Go value of type map[string]interface {}')
                     new = kube_patch.merge_patch(current, body)
@@ -671,9 +642,6 @@ class Store:
                     if not isinstance(body, dict):
                         raise kube_patch.PatchError('json: cannot unmarshal into Go value of type map[string]interface {}')
                     new = kube_patch.strategic_merge(current, body)
-                else:  # apply
-                    merged = kube_patch.strategic_merge(current, body, for_apply=True) if not rt.crd else kube_patch.merge_patch(current, body)
-                    new = merged
             except kube_patch.PatchError as exc:
                 raise ApiError(422, 'Invalid', str(exc)) from exc
             if not isinstance(new, dict):
@@ -683,7 +651,7 @@ class Store:
                 nmd['resourceVersion'] = current['metadata'].get('resourceVersion')
             if nmd.get('name') != name:
                 raise ApiError(400, 'BadRequest', 'the name of the object (%s) does not match the name on the URL (%s)' % (nmd.get('name'), name))
-            return self.replace(rt, namespace, name, new, subresource=subresource, dry_run=dry_run), False
+            return self.replace(rt, namespace, name, new, subresource=subresource, dry_run=dry_run)
 
     def delete(self, rt, namespace, name, dry_run=False, preconditions=None):
         events = []
@@ -729,12 +697,3 @@ class Store:
         details['kind'] = rt.plural
         details['uid'] = obj['metadata'].get('uid')
         return {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Success', 'details': details}
-
-    def compact(self):
-        """Every resourceVersion handed out so far becomes too old (watch -> 410 ERROR event, continue -> 410 Expired)."""
-        with self.lock:
-            self.rv += 1
-            self.compacted_rv = self.rv
-            for st in self.storages.values():
-                st.history = []
-                st.history_rvs = []

@@ -1,6 +1,6 @@
 # Copyright: netobs.cilium contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pod ``exec``, ``portforward`` and ``log`` for the Kubernetes API test server.
+"""Pod ``exec`` and ``portforward`` (WebSocket) for the Kubernetes API test server.
 
 exec: WebSocket with the ``v5.channel.k8s.io`` / ``v4.channel.k8s.io`` (and older ``channel.k8s.io``) subprotocols;
 every binary frame starts with the channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status (a ``Status`` JSON object for
@@ -253,16 +253,3 @@ def find_glob(table, namespace, pod, container=None):
             continue
         return entry
     return None
-
-
-async def serve_log(server, request, pod, namespace, name):
-    container = pick_container(pod, request.query.get('container'), name)
-    entry = find_glob(server.logs, namespace, name, container)
-    text = entry[3] if entry else ''
-    if callable(text):
-        text = text()
-    tail = request.query.get('tailLines')
-    if tail is not None and tail.lstrip('-').isdigit():
-        lines = text.splitlines(True)
-        text = ''.join(lines[-int(tail):]) if int(tail) > 0 else ''
-    return web.Response(text=text, content_type='text/plain')
