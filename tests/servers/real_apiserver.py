@@ -39,6 +39,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from servers.pki import make_ca
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER_PY = os.path.join(REPO, 'tests', 'cluster', 'cluster.py')
 BINARIES = ('etcd', 'kube-apiserver')
@@ -135,21 +137,11 @@ def _pki(directory):
     def private(key):
         return key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'netobs-real-apiserver-ca')])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-                                       decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca_key, ca = make_ca('netobs-real-apiserver-ca', now)
     key = ec.generate_private_key(ec.SECP256R1())
     sans = [x509.DNSName('localhost'), x509.DNSName('kubernetes'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))]
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'kube-apiserver')]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
