@@ -13,10 +13,12 @@ by ``plugins/module_utils/install/values.py`` itself, so the docs cannot drift f
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checkout_import  # noqa: E402  (this directory, also when loaded by path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, 'docs', 'install.md')
@@ -26,12 +28,8 @@ VERSIONS = ('1.16.19', '1.17.18', '1.18.12', '1.19.6', '1.20.0')
 
 
 def load_install_values():
-    """Import plugins/module_utils/install/values.py by path (it has no collection imports)."""
-    path = os.path.join(ROOT, 'plugins', 'module_utils', 'install', 'values.py')
-    spec = importlib.util.spec_from_file_location('netobs_install_values', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """plugins/module_utils/install/values.py of this checkout (under its collection name, from any Python)."""
+    return checkout_import.import_module_utils('install.values')
 
 
 def leaves(values, prefix=()):

@@ -901,12 +901,13 @@ def start_node(lay: Layout, ip: str, tars: dict[str, Path]) -> None:
 # Cilium (Helm, the chart from the module cache, the install role's values) and CoreDNS
 
 def _install_values_module():
-    import importlib.util
-    path = ROOT / 'plugins' / 'module_utils' / 'install' / 'values.py'
-    spec = importlib.util.spec_from_file_location('netobs_install_values', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """plugins/module_utils/install/values.py of this checkout, imported under its collection name."""
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        import checkout_import
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+    return checkout_import.import_module_utils('install.values', CACHE / 'python-path')
 
 
 def local_overrides(ip: str) -> dict:

@@ -8,6 +8,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import tarfile
 
 import jsonschema
@@ -58,6 +60,30 @@ def test_cilium_values_are_the_install_role_values_plus_local_overrides(cluster)
     assert values['hubble']['dropEventEmitter']['enabled'] is True
     assert values['ipam']['mode'] == 'kubernetes'
     assert values['image']['useDigest'] is False
+
+
+@pytest.mark.parametrize('script', [
+    # what molecule/local/create.yml runs before helm install: the values come from the collection's module_utils
+    "import sys; sys.path.insert(0, %r); import cluster; print(cluster.cilium_values(cluster.Layout(), '192.0.2.2')"
+    "['k8sServiceHost'])" % os.path.join(ROOT, 'tests', 'cluster'),
+    # the docs generator, run by hand
+    "import runpy, sys; sys.argv = ['render_install_values.py', '--check']; "
+    "runpy.run_path(%r, run_name='__main__')" % os.path.join(ROOT, 'scripts', 'render_install_values.py'),
+], ids=['cluster-values', 'render-install-values'])
+def test_scripts_import_the_module_utils_from_a_bare_python_anywhere(script, tmp_path):
+    """A fresh clone has no installed collection and no PYTHONPATH: CI's molecule create failed on exactly this."""
+    env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'HOME': str(tmp_path / 'home'),
+           'NETOBS_CLUSTER_CACHE': str(tmp_path / 'cluster-cache')}
+    # -I: no PYTHONPATH, no user site, not the current directory; the cwd is outside the checkout
+    proc = subprocess.run([sys.executable, '-I', '-c', script], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    if 'cluster' in script:
+        assert proc.stdout.strip() == '192.0.2.2'
+        link = tmp_path / 'cluster-cache' / 'python-path' / 'ansible_collections' / 'netobs' / 'cilium'
+        assert link.is_symlink() and os.path.realpath(link) == os.path.realpath(ROOT)
+    assert not os.path.exists(os.path.join(ROOT, 'ansible_collections')), 'the import link must live outside the repo'
 
 
 def test_docker_archive_names_the_image_and_matches_its_layer(cluster, tmp_path):
