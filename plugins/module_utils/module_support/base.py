@@ -19,13 +19,12 @@ Only ``plugins/modules`` import this package (the layering test checks it).
 
 from __future__ import annotations
 
-import sys
 import traceback
 from collections.abc import Callable, Iterable
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-KUBE_CLIENT = 'ansible_collections.netobs.cilium.plugins.module_utils.k8s.client'
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import KubeAPIError
 
 # A handler turns one of the collection's exceptions into the keyword arguments of fail_json (or just the message).
 Handler = Callable[[BaseException], 'dict | str']
@@ -76,8 +75,7 @@ class NetobsModule(AnsibleModule):
 
     # -- exceptions -> fail_json ---------------------------------------------------------------------------------
     def _kube_failure(self, exc: BaseException) -> dict | None:
-        kube_client = sys.modules.get(KUBE_CLIENT)  # not imported: no KubeAPIError can have been raised
-        if kube_client is not None and isinstance(exc, kube_client.KubeAPIError):
+        if isinstance(exc, KubeAPIError):
             return exc.failure(self.api, prefix=self.kube_error_prefix)
         return None
 

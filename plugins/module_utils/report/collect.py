@@ -10,12 +10,14 @@ wires a source to ``evidence.aggregation.Aggregator``: each Drop goes to the agg
 * ``drop_events``: ``violations`` capped by ``max_violations``, ``violations_total``, ``violations_truncated``;
   ``coverage.counts_approximate`` also says when the aggregation's Event table was approximate;
 * ``aggregate_capture``: an ``AggregationResult`` for a capture file, stream or lines.
+
+The Events source (and the Kubernetes client it needs) is imported on first use, not with this file: reading a
+Hubble capture file never pays for it (``AggregatedDropEvents`` is built then, see ``__getattr__``).
 """
 
 from __future__ import annotations
 
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import AggregationResult, Aggregator
-from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as events_collector
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
 
@@ -52,27 +54,45 @@ def hubble_flows(aggregator: Aggregator | None = None, **options):
     return flows_result(result, aggregator), collection
 
 
-class AggregatedDropEvents(events_collector.DropEventsCollector):
-    """A ``DropEventsCollector`` whose drops go to an ``Aggregator`` and whose ``result()`` holds the violations."""
+def _aggregated_drop_events():
+    """The ``AggregatedDropEvents`` class, built once on first use (it derives from the Events source)."""
+    built = globals().get('_AGGREGATED_DROP_EVENTS')
+    if built is not None:
+        return built
+    from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as events_collector
 
-    def __init__(self, *args, sink=None, **options):
-        super().__init__(*args, sink=sink if sink is not None else Aggregator(), **options)
+    class AggregatedDropEvents(events_collector.DropEventsCollector):
+        """A ``DropEventsCollector`` whose drops go to an ``Aggregator`` and whose ``result()`` holds the violations."""
 
-    @property
-    def aggregator(self) -> Aggregator:
-        return self.sink
+        def __init__(self, *args, sink=None, **options):
+            super().__init__(*args, sink=sink if sink is not None else Aggregator(), **options)
 
-    def result(self):
-        result = super().result()
-        violations = self.sink.violations()
-        shown = violations if self.max_violations == 0 else violations[:self.max_violations]
-        if self.sink.stats.events_approximate:
-            result['coverage']['counts_approximate'] = True
-        return _insert_after(result, 'drops_truncated', {
-            'violations': [item.to_dict() for item in shown],
-            'violations_total': len(violations),
-            'violations_truncated': len(shown) < len(violations),
-        })
+        @property
+        def aggregator(self) -> Aggregator:
+            return self.sink
+
+        def result(self):
+            result = super().result()
+            violations = self.sink.violations()
+            shown = violations if self.max_violations == 0 else violations[:self.max_violations]
+            if self.sink.stats.events_approximate:
+                result['coverage']['counts_approximate'] = True
+            return _insert_after(result, 'drops_truncated', {
+                'violations': [item.to_dict() for item in shown],
+                'violations_total': len(violations),
+                'violations_truncated': len(shown) < len(violations),
+            })
+
+    AggregatedDropEvents.__module__ = __name__
+    globals()['_AGGREGATED_DROP_EVENTS'] = AggregatedDropEvents
+    return AggregatedDropEvents
+
+
+def __getattr__(name: str):
+    """``collect.AggregatedDropEvents``: the class is built (and the Events source imported) on first access."""
+    if name == 'AggregatedDropEvents':
+        return _aggregated_drop_events()
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 def drop_events(api=None, src=None, **options):
@@ -80,4 +100,5 @@ def drop_events(api=None, src=None, **options):
 
     Raises as the source does; a ``DropEventsError`` raised for an unmet ``wait_for`` carries the aggregated result.
     """
-    return events_collector.collect(api=api, src=src, factory=AggregatedDropEvents, **options)
+    from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as events_collector
+    return events_collector.collect(api=api, src=src, factory=_aggregated_drop_events(), **options)

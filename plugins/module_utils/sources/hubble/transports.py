@@ -43,7 +43,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.evidence.model impor
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.reasons import VERDICT_CODES
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.parser import MalformedRecord, parse_record
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.relay import HubbleError
-from ansible_collections.netobs.cilium.plugins.module_utils.k8s.client import KubeAPIError, KubeAPITimeout
+from ansible_collections.netobs.cilium.plugins.module_utils.k8s.errors import KubeAPIError, KubeAPITimeout
 
 TRANSPORTS = ('relay', 'exec', 'file')
 RELAY_SERVICE = 'hubble-relay'

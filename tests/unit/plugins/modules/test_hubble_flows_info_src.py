@@ -51,3 +51,38 @@ def test_src_with_a_live_transport_is_a_clear_error(capsys, monkeypatch, transpo
 def test_file_transport_without_src_is_still_refused(capsys, monkeypatch):
     result = run(capsys, monkeypatch, transport='file')
     assert result['failed'] is True and 'src' in result['msg']
+
+
+def test_reading_a_file_imports_no_live_client():
+    """Issue 12: a capture file is read without importing the Kubernetes client, the Events source or grpc.
+
+    Inside AnsiballZ every imported file is compiled from source on each run (no bytecode cache), so each of these
+    costs the user tens of milliseconds per task. Run in a fresh interpreter so earlier tests' imports do not count.
+    """
+    import subprocess
+    import sys
+    code = '''
+import io, contextlib, json, sys
+from ansible.module_utils import _internal
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.netobs.cilium.plugins.modules import hubble_flows_info
+_internal.is_controller = False
+out = io.StringIO()
+with patch_module_args({'src': sys.argv[1]}), contextlib.redirect_stdout(out):
+    try:
+        hubble_flows_info.main()
+    except SystemExit:
+        pass
+result = json.loads(out.getvalue())
+assert not result.get('failed'), result
+print(json.dumps(sorted(sys.modules)))
+'''
+    proc = subprocess.run([sys.executable, '-c', code, FLOWS], capture_output=True, text=True, timeout=120, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    prefix = 'ansible_collections.netobs.cilium.plugins.module_utils.'
+    for name in (prefix + 'k8s.client', prefix + 'sources.events.collector', prefix + 'sources.events.parser',
+                 'kubernetes', 'urllib3', 'grpc', 'websocket', 'yaml'):
+        assert name not in loaded, '%s was imported to read a capture file' % name
+    assert prefix + 'sources.hubble.capture' in loaded  # the check would be empty if the module had not run
