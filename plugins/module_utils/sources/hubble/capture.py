@@ -24,6 +24,11 @@ Lines of ``max_line`` bytes or more are counted malformed in both modes without 
 Besides decoded records, the line holding every ``sample_bytes``-th byte of each input and its last line are
 sampled for their node name and time, without decoding, to widen ``nodes`` and the time span.
 Results do not depend on the JSON backend, the block size or whether the input came as a file, a stream or lines.
+
+A regular file of ``parallel_min_bytes`` or more is scanned by two processes: a forked child scans the part after a
+line start (``PARALLEL_SHARE`` of the way in) and sends back, per block, the line counts and the file offsets of the
+lines to sample and decode; this process reads the first part meanwhile, then reads and decodes the child's lines in
+order. Results are those of one process (docs/drop-model.md, "Two processes for one large file").
 """
 
 from __future__ import annotations
@@ -52,6 +57,12 @@ DEFAULT_CHUNK_SIZE = 8 << 20
 DEFAULT_MAX_LINE = 16 << 20
 DEFAULT_SAMPLE_BYTES = 1 << 20
 DEFAULT_MAP_WINDOW = 32 << 20
+DEFAULT_PARALLEL_MIN_BYTES = 64 << 20
+# Share of a file read by this process when a child scans the rest: this process also decodes and aggregates.
+PARALLEL_SHARE = 0.42
+# A child that finds more candidate and sampled lines than this gives up (this process then reads its part itself):
+# its list of line positions must stay small next to the bytes it spares.
+PARALLEL_MAX_POSITIONS = 250_000
 CAPTURE_SUFFIXES = ('.json', '.jsonl', '.txt', '.gz')
 GZIP_MAGIC = b'\x1f\x8b'
 
@@ -114,12 +125,16 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
     ``verdicts``: verdict names or numbers to return (default DROPPED). ``strict`` (alias ``validate_all``): decode
     every non-blank line. ``json_backend``: ``auto`` | ``orjson`` | ``json``. ``max_line``: lines this long or longer are
     malformed. ``sample_bytes``: node/time sampling interval. ``use_mmap``/``map_window``/``chunk_size``: I/O tuning.
+    ``parallel``: scan the second part of a large regular file (``parallel_min_bytes`` or more) in a forked child while
+    this process reads the first part (``auto``: when fork exists and this process may run on two CPUs or more; ``False``:
+    never). The child only scans; every record is decoded and counted here in input order, so results are identical.
     """
 
     def __init__(self, verdicts=('DROPPED',), strict: bool = False, json_backend: str = 'auto',
                  chunk_size: int = DEFAULT_CHUNK_SIZE, max_line: int = DEFAULT_MAX_LINE,
                  sample_bytes: int = DEFAULT_SAMPLE_BYTES, use_mmap: bool = True, map_window: int = DEFAULT_MAP_WINDOW,
-                 coverage: Coverage | None = None, validate_all: bool | None = None):
+                 coverage: Coverage | None = None, validate_all: bool | None = None, parallel: bool | str = 'auto',
+                 parallel_min_bytes: int | None = None):
         names = []
         for verdict in verdicts if isinstance(verdicts, (list, tuple, set, frozenset)) else (verdicts,):
             name = verdict_name(verdict)
@@ -141,6 +156,10 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
         self.sample_bytes = sample_bytes
         self.use_mmap = use_mmap and HAS_MMAP
         self.map_window = map_window
+        if parallel not in (True, False, 'auto'):
+            raise ValueError("parallel must be true, false or 'auto'")
+        self.parallel = parallel
+        self.parallel_min_bytes = DEFAULT_PARALLEL_MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes
         self.coverage = coverage if coverage is not None else Coverage()
         self.coverage.strict = strict
         self.coverage.verdicts = tuple(sorted(names))
@@ -283,32 +302,55 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             position = stop + 1
         return number, suspects, blank
 
-    def _block(self, buf, start: int, end: int, delta: int, state: _Input):
-        """Process the complete lines ``buf[start:end]``; ``delta`` + index = offset in the input."""
-        cov = self.coverage
+    def _analyze(self, buf, start: int, end: int, delta: int, state: _Input):
+        """Scan the complete lines ``buf[start:end]`` (``delta`` + index = offset in the input) and advance ``state``.
+
+        Returns ``(lines, skipped, samples, candidates)``: the number of lines, those skipped as another verdict's
+        complete JSON object, the ``(begin, stop)`` of each line to sample and the ``(begin, stop, line number)`` of
+        each line to decode, as indexes of ``buf``. Touches nothing but ``state``."""
         number, suspects, blank = self._scan(buf, start, end, state.number)
-        skipped = number - state.number - len(suspects) - blank
-        cov.lines_read += number - state.number
+        lines = number - state.number
+        skipped = lines - len(suspects) - blank
         state.number = number
+        samples = []
         every = self.sample_bytes
         while state.next_sample < delta + end:
             position = state.next_sample - delta
             newline = buf.rfind(b'\n', start, position)
             line_start = start if newline < 0 else newline + 1
             line_end = buf.find(b'\n', position, end)
-            self._sample(buf[line_start:line_end])
+            samples.append((line_start, line_end))
             state.next_sample = ((delta + line_end) // every + 1) * every
         previous = buf.rfind(b'\n', start, end - 1)
-        state.last_line = bytes(buf[start if previous < 0 else previous + 1:end - 1])
-        cov.skipped_other_verdicts += skipped
+        state.last_line = (start if previous < 0 else previous + 1, end - 1)
+        candidates = []
         for begin, stop, line_number in suspects:
             line = buf[begin:stop]
             if self._is_candidate(line):
-                drop = self._decode(line, line_number, state.label)
-                if drop is not None:
-                    yield drop
+                candidates.append((begin, stop, line_number))
             elif line.strip():
-                cov.skipped_other_verdicts += 1
+                skipped += 1
+        return lines, skipped, samples, candidates
+
+    def _apply(self, analyzed, read, label: str | None, first_number: int = 0):
+        """Account what ``_analyze`` found and decode its candidates in order; ``read(begin, stop)`` gives a line."""
+        lines, skipped, samples, candidates = analyzed
+        cov = self.coverage
+        cov.lines_read += lines
+        for begin, stop in samples:
+            self._sample(read(begin, stop))
+        cov.skipped_other_verdicts += skipped
+        for begin, stop, line_number in candidates:
+            drop = self._decode(read(begin, stop), first_number + line_number, label)
+            if drop is not None:
+                yield drop
+
+    def _block(self, buf, start: int, end: int, delta: int, state: _Input):
+        """Process the complete lines ``buf[start:end]``; ``delta`` + index = offset in the input."""
+        analyzed = self._analyze(buf, start, end, delta, state)
+        begin, stop = state.last_line
+        state.last_line = bytes(buf[begin:stop])
+        yield from self._apply(analyzed, lambda begin, stop: buf[begin:stop], state.label)
 
     def _lines(self, lines, state: _Input, offset: int = 0):
         """Process an iterable of lines exactly like the block scanner would process the same bytes."""
@@ -403,12 +445,12 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
         if filled > 1:
             yield from self._lines((bytes(buf[1:filled]),), state, delta + 1)
 
-    def _read_mapped(self, handle, size: int, state: _Input):
-        """Regular file: scan memory-mapped windows (no copy); window never exceeds ``max_line``."""
+    def _read_mapped(self, handle, size: int, state: _Input, offset: int = 0):
+        """Regular file from ``offset`` (a line start) to ``size``: scan memory-mapped windows (no copy); a window never
+        exceeds ``max_line``."""
         fd = handle.fileno()
         granularity = mmap.ALLOCATIONGRANULARITY
         window = min(self.map_window, self.max_line)
-        offset = 0
         while offset < size:
             base = offset - offset % granularity
             span = window
@@ -446,6 +488,109 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             offset = base + length
         return size
 
+    # ------------------------------------------------------------------ two processes for one large file
+
+    def _parallel_split(self, handle, size: int) -> int | None:
+        """The line start from which a child scans the file, or None to read it alone."""
+        if self.parallel is False or self.strict or size < self.parallel_min_bytes or not hasattr(os, 'fork'):
+            return None
+        if self.parallel == 'auto':
+            try:
+                cpus = len(os.sched_getaffinity(0))
+            except (AttributeError, OSError):
+                cpus = os.cpu_count() or 1
+            if cpus < 2:
+                return None
+        newline = self._find_newline_mapped(handle.fileno(), size, int(size * PARALLEL_SHARE))
+        return newline + 1 if newline + 1 < size else None
+
+    def _scan_part(self, handle, size: int, split: int):
+        """In the child: scan ``[split, size)`` and return what this process needs to replay it (offsets in the file)."""
+        scanner = _PartScanner(self, split)
+        for unexpected in scanner._read_mapped(handle, size, scanner.state, split):
+            raise AssertionError('the scanner decodes nothing, got %r' % (unexpected,))  # pragma: no cover
+        return scanner.events
+
+    def _read_mapped_parallel(self, handle, size: int, state: _Input, split: int):
+        """``_read_mapped`` with ``[split, size)`` scanned by a forked child while this process reads ``[0, split)``.
+
+        The child sends back, per block, the counts and the file offsets of the lines to sample and decode; this process
+        then replays them in order. If the child fails or gives up, this process reads the rest itself."""
+        import pickle  # pylint: disable=import-outside-toplevel
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            yield from self._read_mapped(handle, size, state)
+            return
+        if pid == 0:  # pragma: no cover - runs in the child (checked through its results)
+            status = 1
+            try:
+                os.close(read_end)
+                events = self._scan_part(handle, size, split)
+                status = 3 if events is None else 0
+                if events is not None:
+                    data = pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(write_end, view):]
+            except BaseException:  # pylint: disable=broad-exception-caught
+                status = 1
+            finally:
+                os._exit(status)  # pylint: disable=protected-access  # never run the parent's cleanup in the child
+        os.close(write_end)
+        reaped = False
+        try:
+            yield from self._read_mapped(handle, split, state)
+            chunks = []
+            with os.fdopen(read_end, 'rb', closefd=True) as pipe:
+                read_end = -1
+                chunks.append(pipe.read())
+            wait_status = os.waitpid(pid, 0)[1]
+            reaped = True
+            events = None
+            if os.waitstatus_to_exitcode(wait_status) == 0 and state.next_sample == _first_sample(split, self.sample_bytes):
+                try:
+                    events = pickle.loads(b''.join(chunks))
+                except (pickle.UnpicklingError, EOFError, ValueError):
+                    events = None
+            if events is None:
+                yield from self._read_mapped(handle, size, state, split)
+            else:
+                yield from self._replay(handle.fileno(), events, state)
+        finally:
+            if read_end >= 0:
+                os.close(read_end)
+            if not reaped:
+                try:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                except OSError:
+                    pass
+
+    def _replay(self, fd: int, events, state: _Input):
+        """Apply the child's events in order, reading the lines it named with ``pread``."""
+        first_number = state.number
+
+        def read(begin, stop):
+            return os.pread(fd, stop - begin, begin)
+
+        for event in events:
+            kind = event[0]
+            if kind == 'block':
+                analyzed, last_line = event[1:]
+                state.number += analyzed[0]
+                state.last_line = read(*last_line)
+                yield from self._apply(analyzed, read, state.label, first_number)
+            elif kind == 'overlong':
+                self._overlong(state, event[1])
+            else:  # 'tail': the last line of the file, without a newline
+                begin, stop, next_sample = event[1:]
+                state.next_sample = next_sample
+                yield from self._lines((read(begin, stop),), state, begin)
+
     def _read_path(self, path: str):
         state = _Input(path)
         with open(path, 'rb') as handle:
@@ -461,7 +606,11 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             else:
                 size = os.fstat(handle.fileno()).st_size
                 if self.use_mmap and size > 0 and stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    yield from self._read_mapped(handle, size, state)
+                    split = self._parallel_split(handle, size)
+                    if split is None:
+                        yield from self._read_mapped(handle, size, state)
+                    else:
+                        yield from self._read_mapped_parallel(handle, size, state, split)
                 else:
                     yield from self._read_stream(handle, state)
         self._finish(state)
@@ -495,6 +644,58 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
         else:
             yield from self._lines(source, state)
         self._finish(state)
+
+
+def _first_sample(offset: int, every: int) -> int:
+    """The next sampled offset of a sequential read that has just reached the line start ``offset``."""
+    return -(-offset // every) * every
+
+
+class _PartScanner:
+    """What a forked child runs: the reader's window loop over ``[split, size)``, recording instead of decoding.
+
+    Line numbers count from 0 at ``split`` (the parent adds its own count); offsets are offsets in the file. Gives up
+    (``events`` is None) past ``PARALLEL_MAX_POSITIONS`` lines to sample or decode."""
+
+    def __init__(self, reader: CaptureReader, split: int):
+        self.reader = reader
+        self.state = _Input(None)
+        self.state.next_sample = _first_sample(split, reader.sample_bytes)
+        self.events: list | None = []
+        self.positions = 0
+        self.max_line = reader.max_line
+        self.map_window = reader.map_window
+        self._find_newline_mapped = reader._find_newline_mapped  # pylint: disable=protected-access
+
+    def _read_mapped(self, handle, size, state, offset):
+        return CaptureReader._read_mapped(self, handle, size, state, offset)  # pylint: disable=protected-access
+
+    def _block(self, buf, start, end, delta, state):
+        analyzed = self.reader._analyze(buf, start, end, delta, state)  # pylint: disable=protected-access
+        lines, skipped, samples, candidates = analyzed
+        self.positions += len(samples) + len(candidates)
+        if self.events is not None:
+            if self.positions > PARALLEL_MAX_POSITIONS:
+                self.events = None
+            else:
+                begin, stop = state.last_line
+                self.events.append(('block', (lines, skipped, [(delta + b, delta + e) for b, e in samples],
+                                              [(delta + b, delta + e, n) for b, e, n in candidates]),
+                                    (delta + begin, delta + stop)))
+        return ()
+
+    def _overlong(self, state, newline_offset):
+        state.number += 1
+        every = self.reader.sample_bytes
+        state.next_sample = max(state.next_sample, (newline_offset // every + 1) * every)
+        if self.events is not None:
+            self.events.append(('overlong', newline_offset))
+
+    def _lines(self, lines, state, offset):
+        (view,) = lines
+        if self.events is not None:
+            self.events.append(('tail', offset, offset + len(view), state.next_sample))
+        return ()
 
 
 def read_drops(source, label: str | None = None, **options) -> tuple[list[Drop], Coverage]:
