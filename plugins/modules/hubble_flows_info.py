@@ -159,6 +159,7 @@ extends_documentation_fragment:
   - netobs.cilium.common_options.since
   - netobs.cilium.common_options.allow_empty
   - netobs.cilium.common_options.max_drops
+  - netobs.cilium.common_options.max_violations
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -271,10 +272,23 @@ drops_truncated:
 violations:
   description:
     - Drops aggregated per direction, source workload, destination, protocol/port and reason (evidence model Violation
-      records). A policy-verdict flow and the drop flow of the same packet count once.
+      records), largest count first, at most O(max_violations). A policy-verdict flow and the drop flow of the same
+      packet count once.
   returned: always
   type: list
   elements: dict
+violations_total:
+  description: Number of distinct violations found (before O(max_violations)).
+  returned: always
+  type: int
+  sample: 4
+violations_truncated:
+  description:
+    - True when RV(violations) was cut to O(max_violations). M(netobs.cilium.violation_report) then reports the evidence
+      as incomplete; give O(max_violations=0) to the collections a report reads.
+  returned: always
+  type: bool
+  sample: false
 flows_total:
   description: Matching flows received (after the filters), including those beyond O(max_drops).
   returned: always
@@ -403,7 +417,7 @@ from ansible_collections.netobs.cilium.plugins.module_utils.report import collec
 def argument_spec():
     """Module options: kubernetes.core auth options, the shared options, ours."""
     return arg_specs.build(
-        ('cilium_namespace', 'src', 'allow_empty', 'namespaces', 'since', 'max_drops'),
+        ('cilium_namespace', 'src', 'allow_empty', 'namespaces', 'since', 'max_drops', 'max_violations'),
         transport=dict(type='str', choices=['relay', 'exec', 'file']),
         relay_address=dict(type='str', default='auto'),
         relay_tls=dict(type='bool', default=False),
@@ -460,6 +474,7 @@ def main():
         result, collection = pipeline.hubble_flows(
             transport=transport, api=api, src=params['src'], allow_empty=params['allow_empty'], relay_address=params['relay_address'],
             cilium_namespace=params['cilium_namespace'], tls=tls, timeout=params['timeout'], max_drops=params['max_drops'],
+            max_violations=params['max_violations'],
             verdicts=params['verdicts'], namespaces=params['namespaces'], from_pods=params['from_pods'], to_pods=params['to_pods'],
             from_labels=params['from_labels'], to_labels=params['to_labels'], drop_reasons=params['drop_reasons'],
             since=params['since'], until=params['until'], last=params['last'], follow_for=params['follow_for'])

@@ -353,6 +353,19 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
                 partial_reasons.append(text)
         if result.get('partial') and not result.get('partial_reasons'):
             partial_reasons.append(f'{source_kind(result)}: the collector marked its result partial')
+    # Violations a collector did not return (max_violations) or could not track (its aggregation's key limit): the
+    # report cannot judge what it never saw.
+    violations_cut, overflow_drops = [], 0
+    for index, result in enumerate(results):
+        if result.get('failed'):
+            continue
+        if result.get('violations_truncated'):
+            total = _int(result.get('violations_total'))
+            shown = len(_as_list(result.get('violations')))
+            violations_cut.append(f'{source_kind(result)} source {index}: {max(total - shown, 0)} of {total} violation(s) '
+                                  'not returned (max_violations)')
+        aggregation = result.get('aggregation') if isinstance(result.get('aggregation'), Mapping) else {}
+        overflow_drops += _int(aggregation.get('overflow_drops'))
     seen, expected, unavailable = set(), set(expected_nodes), {}
     lost_by_source: dict[str, int] = {}
     lost_by_node: dict[str, int] = {}
@@ -489,6 +502,12 @@ def build_coverage(results: list[Mapping], *, emitter_interval: str | None, even
         incomplete.append('partial collection')
     if not snapshot_info:
         incomplete.append('no policy snapshot')
+    if violations_cut:
+        incomplete.append('violations not returned by a collector')
+        notes.append('Violations were cut by a collector (' + '; '.join(violations_cut) + '): give max_violations: 0 to the '
+                     'collections a report reads.')
+    if overflow_drops:
+        incomplete.append(f'{overflow_drops} drop(s) beyond the aggregation limit of distinct violations')
     if incomplete:
         notes.insert(0, 'Evidence is incomplete (' + '; '.join(incomplete) + '): the verdict is at best "pass (incomplete evidence)".')
     return {

@@ -6,8 +6,9 @@ Sources (``sources/``) read and produce ``Drop`` records; they never aggregate. 
 wires a source to ``evidence.aggregation.Aggregator``: each Drop goes to the aggregator as the source reads it
 (a generator or a ``sink``), so no list of every Drop is ever held. The module results keep their shape:
 
-* ``hubble_flows``: ``violations`` (every one) and ``aggregation`` (the aggregator's counters);
-* ``drop_events``: ``violations`` capped by ``max_violations``, ``violations_total``, ``violations_truncated``;
+* both: ``violations`` capped by ``max_violations`` (0: all, the default of these functions; the modules default to
+  100), ``violations_total``, ``violations_truncated``;
+* ``hubble_flows``: also ``aggregation`` (the aggregator's counters);
   ``coverage.counts_approximate`` also says when the aggregation's Event table was approximate;
 * ``aggregate_capture``: an ``AggregationResult`` for a capture file, stream or lines.
 
@@ -41,17 +42,32 @@ def aggregate_capture(source, aggregator: Aggregator | None = None, label: str |
     return aggregator.result(reader.coverage)
 
 
-def flows_result(result: dict, aggregator: Aggregator) -> dict:
+def violations_fields(aggregator: Aggregator, max_violations: int = 0) -> dict:
+    """``violations`` (largest first, at most ``max_violations``; 0: all), ``violations_total``, ``violations_truncated``."""
+    if max_violations is None or max_violations < 0:
+        raise ValueError('max_violations must be 0 (all) or a positive number')
+    violations = aggregator.violations()
+    shown = violations if max_violations == 0 else violations[:max_violations]
+    return {
+        'violations': [item.to_dict() for item in shown],
+        'violations_total': len(violations),
+        'violations_truncated': len(shown) < len(violations),
+    }
+
+
+def flows_result(result: dict, aggregator: Aggregator, max_violations: int = 0) -> dict:
     """A ``hubble_flows_info`` result: the source's ``result`` plus the violations and counters of ``aggregator``."""
-    result = _insert_after(result, 'drops_truncated', {'violations': [item.to_dict() for item in aggregator.violations()]})
+    result = _insert_after(result, 'drops_truncated', violations_fields(aggregator, max_violations))
     return _insert_after(result, 'coverage', {'aggregation': aggregator.stats.to_dict()})
 
 
-def hubble_flows(aggregator: Aggregator | None = None, **options):
+def hubble_flows(aggregator: Aggregator | None = None, max_violations: int = 0, **options):
     """``sources.hubble.transports.collect(**options)`` aggregated: returns ``(result, FlowCollection)``."""
+    if max_violations is None or max_violations < 0:
+        raise hubble_transports.HubbleError('max_violations must be 0 (all) or a positive number')
     aggregator = aggregator if aggregator is not None else Aggregator()
     result, collection = hubble_transports.collect(sink=aggregator, **options)
-    return flows_result(result, aggregator), collection
+    return flows_result(result, aggregator, max_violations), collection
 
 
 def _aggregated_drop_events():
@@ -73,15 +89,9 @@ def _aggregated_drop_events():
 
         def result(self):
             result = super().result()
-            violations = self.sink.violations()
-            shown = violations if self.max_violations == 0 else violations[:self.max_violations]
             if self.sink.stats.events_approximate:
                 result['coverage']['counts_approximate'] = True
-            return _insert_after(result, 'drops_truncated', {
-                'violations': [item.to_dict() for item in shown],
-                'violations_total': len(violations),
-                'violations_truncated': len(shown) < len(violations),
-            })
+            return _insert_after(result, 'drops_truncated', violations_fields(self.sink, self.max_violations))
 
     AggregatedDropEvents.__module__ = __name__
     globals()['_AGGREGATED_DROP_EVENTS'] = AggregatedDropEvents

@@ -218,3 +218,36 @@ def test_missing_policy_snapshot_is_incomplete(tmp_path, capsys, monkeypatch):
     rendered = {fmt: report_model.render(report, fmt).decode('utf-8') for fmt in report_model.FORMATS}
     assert_no_plain_pass(report, rendered, 'no policy snapshot')
     assert report_model.should_fail(report['summary'], 'any') and not report_model.should_fail(report['summary'], 'unexpected')
+
+
+@pytest.mark.parametrize('collector', ['hubble_flows_info', 'drop_events_info'])
+def test_violations_cut_by_max_violations_are_incomplete_evidence(tmp_path, capsys, monkeypatch, collector):
+    """A collector that returned only some violations (max_violations) cannot back a plain pass: the report never saw
+    the rest. With max_violations: 0 the same evidence is complete again."""
+    if collector == 'hubble_flows_info':
+        path = fixture_path('flows.jsonl')
+        cut = hubble(capsys, monkeypatch, path, max_violations=1)
+        whole = hubble(capsys, monkeypatch, path, max_violations=0)
+        others = [hubble(capsys, monkeypatch, path, max_violations=0)]
+    else:
+        path = fixture_path('events.json')
+        cut = events(capsys, monkeypatch, path, max_violations=1)
+        whole = events(capsys, monkeypatch, path, max_violations=0)
+        others = []
+    assert cut['violations_truncated'] is True and cut['violations_total'] > 1 and len(cut['violations']) == 1
+    report, rendered = report_of([cut] + others)
+    assert_no_plain_pass(report, rendered, 'violations not returned by a collector')
+    assert any('max_violations: 0' in note for note in report['coverage']['notes'])
+    report, _rendered = report_of([whole] + others)
+    assert not any('violations not returned' in r for r in report['coverage']['incomplete_reasons'])
+
+
+def test_drops_beyond_the_aggregation_limit_are_incomplete_evidence(tmp_path, capsys, monkeypatch):
+    path = tmp_path / 'flows.jsonl'
+    path.write_bytes(clean_flows())
+    result = hubble(capsys, monkeypatch, path)
+    report, _rendered = report_of([result])
+    assert report['coverage']['complete'] is True
+    result['aggregation']['overflow_drops'] = 7  # what the Aggregator reports past its max_violations distinct keys
+    report, rendered = report_of([result])
+    assert_no_plain_pass(report, rendered, '7 drop(s) beyond the aggregation limit')

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.report import collect as pipeline
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as events_collector
@@ -42,7 +44,9 @@ def test_the_pipeline_result_is_the_sources_result_plus_the_one_aggregation():
     expected = Aggregator().add_all(pipeline.CaptureReader().drops(FLOWS))
     assert result['violations'] == [item.to_dict() for item in expected.violations()]
     assert result['aggregation'] == expected.stats.to_dict()
-    assert {key: value for key, value in result.items() if key not in ('violations', 'aggregation')} == source
+    assert result['violations_total'] == len(expected.violations()) and result['violations_truncated'] is False
+    added = ('violations', 'violations_total', 'violations_truncated', 'aggregation')
+    assert {key: value for key, value in result.items() if key not in added} == source
     keys = list(result)  # the order the module always returned
     assert keys.index('violations') == keys.index('drops_truncated') + 1 and keys.index('aggregation') == keys.index('coverage') + 1
 
@@ -52,6 +56,16 @@ def test_drop_events_violations_are_capped_by_max_violations():
     capped, _collector = pipeline.drop_events(src=EVENTS, max_violations=1)
     assert full['violations_total'] == capped['violations_total'] == len(full['violations']) > 1
     assert capped['violations'] == full['violations'][:1] and capped['violations_truncated'] and not full['violations_truncated']
+
+
+def test_hubble_flows_violations_are_capped_by_max_violations_the_same_way():
+    """Issue 12: max_violations means the same in both collectors (hubble_flows_info returned every violation)."""
+    full, _collection = pipeline.hubble_flows(transport='file', src=FLOWS, max_violations=0)
+    capped, _collection = pipeline.hubble_flows(transport='file', src=FLOWS, max_violations=1)
+    assert full['violations_total'] == capped['violations_total'] == len(full['violations']) > 1
+    assert capped['violations'] == full['violations'][:1] and capped['violations_truncated'] and not full['violations_truncated']
+    with pytest.raises(transports.HubbleError, match='max_violations'):
+        pipeline.hubble_flows(transport='file', src=FLOWS, max_violations=-1)
 
 
 def test_aggregation_consumes_the_source_while_it_reads():
