@@ -23,7 +23,9 @@ single process, i.e. the module process for ours, jq for the pipeline):
 
 * ours: ``ansible localhost -m netobs.cilium.hubble_flows_info -a 'transport=file src=<file>'`` (controller start-up,
   AnsiballZ, module import, parse + aggregation, the JSON result printed by the callback: everything);
-* baseline: ``sh -c "jq -c '<filter>' <file> | sort | uniq -c"``.
+* baseline: ``sh -c "jq -c '<filter>' <file> | sort | uniq -c"``;
+* for the breakdown, in the same rounds: ``ansible localhost -m ansible.builtin.ping`` (Ansible's own cost: a module
+  that does nothing) and our module on the first 100 lines of the file (its fixed cost).
 
 ``--e2e-runs N`` repeats both (median reported, after one warm-up of each). Target: >= 15x (``TARGET_E2E_RATIO``).
 A benchmark, not a timed test.
@@ -244,14 +246,22 @@ def run_e2e(path, jq, runs):
     ours_cmd = [os.path.join(bindir, 'ansible'), 'localhost', '-m', 'netobs.cilium.hubble_flows_info',
                 '-a', f'transport=file src={path}']
     jq_cmd = ['sh', '-c', '"$0" -c "$1" "$2" | sort | uniq -c', jq, JQ_FILTER, path]
-    samples = {'ours': [], 'jq': []}
-    for run in range(runs + 1):
-        for name, cmd in (('ours', ours_cmd), ('jq', jq_cmd)):
-            res = _measured(cmd, env)
-            if res['rc'] != 0:
-                raise SystemExit(f"{name} failed (rc {res['rc']}): {res['tail']}")
-            if run:  # the first round warms the page cache and the .pyc files
-                samples[name].append(res)
+    # Where the seconds go: Ansible alone (a module that does nothing) and our module on the first 100 lines.
+    with tempfile.TemporaryDirectory(prefix='bench-flows-') as scratch:
+        tiny = os.path.join(scratch, 'first-100-lines.jsonl')
+        with open(path, 'rb') as source, open(tiny, 'wb') as target:
+            for _number, line in zip(range(100), source):
+                target.write(line)
+        ping_cmd = [os.path.join(bindir, 'ansible'), 'localhost', '-m', 'ansible.builtin.ping']
+        tiny_cmd = ours_cmd[:-1] + [f'transport=file src={tiny}']
+        samples = {'ours': [], 'jq': [], 'ping': [], 'tiny': []}
+        for run in range(runs + 1):
+            for name, cmd in (('ours', ours_cmd), ('jq', jq_cmd), ('ping', ping_cmd), ('tiny', tiny_cmd)):
+                res = _measured(cmd, env)
+                if res['rc'] != 0:
+                    raise SystemExit(f"{name} failed (rc {res['rc']}): {res['tail']}")
+                if run:  # the first round warms the page cache and the .pyc files
+                    samples[name].append(res)
     summary = {}
     for name, items in samples.items():
         walls = sorted(item['wall'] for item in items)
@@ -317,6 +327,11 @@ def main(argv=None):
                 print(f"{label}: median {item['wall']:.2f}s wall (runs {' '.join('%.2f' % w for w in item['walls'])}), "
                       f"CPU {item['cpu']:.2f}s, peak RSS {item['rss_mb']:.1f} MB, stdout {item['out_bytes'] / 1024:.0f} KiB")
             print(f'e2e ratio: {ratio:.1f}x faster than jq (target >= {TARGET_E2E_RATIO:.0f}x)')
+            ping, tiny = e2e['ping']['wall'], e2e['tiny']['wall']
+            print(f"e2e where the time goes (medians, same rounds): Ansible alone (ansible -m ping) {ping:.2f}s; "
+                  f"hubble_flows_info on 100 lines {tiny:.2f}s (+{tiny - ping:.2f}s: payload build, imports, result); "
+                  f"the {args.lines if not args.input else 'input'} lines +{e2e['ours']['wall'] - tiny:.2f}s. "
+                  f"A module costing nothing would be {e2e['jq']['wall'] / ping:.1f}x jq.")
             if ratio < TARGET_E2E_RATIO:
                 failures.append(f'end-to-end ratio {ratio:.1f}x < {TARGET_E2E_RATIO:.0f}x')
         print('targets: ' + ('all met' if not failures else 'MISSED: ' + '; '.join(failures)))
