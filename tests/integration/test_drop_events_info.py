@@ -361,6 +361,7 @@ def past_authorization(call):
     with pytest.raises(KubeAPIError) as err:
         call()
     assert err.value.status == 404 and 'n1' in str(err.value), err.value
+    assert 'does not exist' not in str(err.value), err.value  # the pod is there; its node is what is missing
     return err.value
 
 

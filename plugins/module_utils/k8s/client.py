@@ -223,7 +223,17 @@ def error_from_response(status, body, method, path, params=None, host=''):
                'wrong kubeconfig/context?). API server said: %s' % (host or 'the API server', server_msg))
         return KubeAPIError(msg, status=status, reason=reason or 'Unauthorized', method=method, path=path, status_obj=status_obj)
     if status == 404:
-        if info['name']:
+        details = status_obj.get('details') if isinstance(status_obj.get('details'), dict) else {}
+        missing = details.get('name')
+        if info['name'] and missing and missing != info['name']:
+            # exec/attach/port-forward/proxy: the object named in the path exists, the server could not find another
+            # one it needs on the way (a real apiserver answers pods/exec with 404 naming the pod's node when that
+            # node object is gone).
+            where = (' in namespace "%s"' % info['namespace']) if info['namespace'] else ''
+            msg = ('Not found (HTTP 404) on %s of %s "%s"%s: the API server could not find "%s", which the call needs '
+                   '(for exec or port-forward: the node of the pod and its kubelet). API server said: %s'
+                   % (info['subresource'] or info['verb'], info['resource'], info['name'], where, missing, server_msg))
+        elif info['name']:
             where = (' in namespace "%s"' % info['namespace']) if info['namespace'] else ''
             what = '%s "%s"%s' % (info['resource'], info['name'], where)
             msg = 'Not found (HTTP 404): %s does not exist. API server said: %s' % (what, server_msg)

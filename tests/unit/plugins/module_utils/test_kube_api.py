@@ -240,6 +240,19 @@ def test_404_names_object_or_api():
     assert 'not served by this cluster' in str(err) and 'events.k8s.io' in str(err)
 
 
+def test_404_on_exec_names_the_missing_object_not_the_pod():
+    """A real apiserver answers pods/exec with 404 naming the pod's node when that node object is gone: the pod is
+    there, so the message must not say it does not exist."""
+    body = status_body(404, 'NotFound', 'pods "n1" not found')  # what kube-apiserver v1.34.5 answers (sic: "pods")
+    body['details'] = {'name': 'n1', 'kind': 'pods'}
+    err = error_from_response(404, json.dumps(body).encode(), 'GET', '/api/v1/namespaces/kube-system/pods/cilium-x1/exec')
+    assert err.status == 404 and 'could not find "n1"' in str(err) and 'exec of pods "cilium-x1"' in str(err)
+    assert 'does not exist' not in str(err)
+    body['details'] = {'name': 'cilium-x1', 'kind': 'pods'}  # the pod itself is gone: the usual message
+    err = error_from_response(404, json.dumps(body).encode(), 'GET', '/api/v1/namespaces/kube-system/pods/cilium-x1/exec')
+    assert 'pods "cilium-x1" in namespace "kube-system" does not exist' in str(err)
+
+
 def test_401_mentions_credentials():
     err = error_from_response(401, b'{"message":"Unauthorized"}', 'GET', '/api/v1/events', host='https://h')
     assert err.status == 401 and 'credentials were rejected' in str(err)
