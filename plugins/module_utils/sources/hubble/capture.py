@@ -548,14 +548,19 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
             with os.fdopen(read_end, 'rb', closefd=True) as pipe:
                 read_end = -1
                 chunks.append(pipe.read())
-            wait_status = os.waitpid(pid, 0)[1]
+            try:
+                succeeded = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+            except ChildProcessError:
+                succeeded = True  # reaped by someone else (a SIGCHLD handler): a child that failed wrote no whole pickle
             reaped = True
             events = None
-            if os.waitstatus_to_exitcode(wait_status) == 0 and state.next_sample == _first_sample(split, self.sample_bytes):
+            if succeeded and state.next_sample == _first_sample(split, self.sample_bytes):
                 try:
                     events = pickle.loads(b''.join(chunks))
-                except (pickle.UnpicklingError, EOFError, ValueError):
+                except Exception:  # pylint: disable=broad-exception-caught  # cut or garbled: read the rest here
                     events = None
+            if not isinstance(events, list):
+                events = None
             if events is None:
                 yield from self._read_mapped(handle, size, state, split)
             else:

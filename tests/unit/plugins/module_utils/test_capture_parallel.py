@@ -119,6 +119,18 @@ def test_fallbacks_read_the_rest_alone_with_the_same_results(capture_file, alone
         os.waitpid(-1, os.WNOHANG)  # the child was reaped
 
 
+def test_a_child_reaped_elsewhere_still_counts(capture_file, alone, monkeypatch):
+    """A SIGCHLD handler in the embedding program may reap the child first: waitpid then raises ChildProcessError."""
+    real_waitpid = os.waitpid
+
+    def reaped_elsewhere(pid, options):
+        real_waitpid(pid, options)
+        raise ChildProcessError('No child processes')
+
+    monkeypatch.setattr(os, 'waitpid', reaped_elsewhere)
+    assert read(capture_file, parallel=True, parallel_min_bytes=1, **OPTIONS) == alone
+
+
 def test_a_reader_closed_early_reaps_its_child(capture_file):
     drops = CaptureReader(parallel=True, parallel_min_bytes=1, **OPTIONS).drops(capture_file)
     next(drops)
