@@ -4,20 +4,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import types
 
+from script_files import load_file
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location('e2e_local_script', os.path.join(REPO, 'scripts', 'e2e_local.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file('e2e_local_script', 'scripts', 'e2e_local.py')
 
 
 class FakeLayout:

@@ -8,7 +8,6 @@ not depend on what this machine has installed.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ import sys
 
 import pytest
 import yaml
+from script_files import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'scripts', 'e2e_preflight.py')
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.integration  # starts the script and fake tools as subp
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location('e2e_preflight', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file('e2e_preflight', 'scripts', 'e2e_preflight.py')
 
 
 def fake_tool(directory, name, body='echo "%s fake 1.0"\nexit 0\n'):

@@ -4,19 +4,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import yaml
+from script_files import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location('render_install_values', os.path.join(ROOT, 'scripts', 'render_install_values.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file('render_install_values', 'scripts', 'render_install_values.py')
 
 
 def read(path):

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import tarfile
 import jsonschema
 import pytest
 import yaml
+from script_files import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CHART_FIXTURES = os.path.join(ROOT, 'tests', 'fixtures', 'cilium-chart')
@@ -22,10 +22,7 @@ CHART_FIXTURES = os.path.join(ROOT, 'tests', 'fixtures', 'cilium-chart')
 
 @pytest.fixture(scope='module')
 def cluster():
-    spec = importlib.util.spec_from_file_location('netobs_cluster', os.path.join(ROOT, 'tests', 'cluster', 'cluster.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file('netobs_cluster', 'tests', 'cluster', 'cluster.py')
 
 
 def test_versions_come_from_the_wrapper_modules(cluster):

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from google.protobuf import json_format
+from script_files import load_file
 
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import observer_pb2 as pb
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import relay as hr
@@ -244,9 +245,7 @@ def test_generated_module_reports_a_too_old_protobuf_runtime(monkeypatch):
 
 def test_regenerating_the_stubs_is_byte_identical():
     pytest.importorskip('grpc_tools')
-    spec = importlib.util.spec_from_file_location('gen_hubble_proto', os.path.join(ROOT, 'scripts', 'gen_hubble_proto.py'))
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = load_file('gen_hubble_proto', 'scripts', 'gen_hubble_proto.py')
     with open(gen.TARGET, encoding='utf-8') as handle:
         committed = handle.read()
     assert gen.generate() == committed, 'plugins/module_utils/sources/hubble/observer_pb2.py is stale: run scripts/gen_hubble_proto.py'
