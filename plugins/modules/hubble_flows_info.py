@@ -231,6 +231,12 @@ EXAMPLES = r"""
     src: /var/tmp/captures/flows.jsonl
     max_drops: 0
 
+- name: Flows for a compliance report - every violation, so the report can judge them all
+  netobs.cilium.hubble_flows_info:
+    since: 1h
+    max_violations: 0
+  register: report_flows
+
 - name: Policy audit mode - what would have been dropped
   netobs.cilium.hubble_flows_info:
     verdicts:

@@ -5,13 +5,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import types
 
 from script_files import load_file
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_script():

@@ -18,6 +18,8 @@ Hubble capture file never pays for it (``AggregatedDropEvents`` is built then, s
 
 from __future__ import annotations
 
+import functools
+
 from ansible_collections.netobs.cilium.plugins.module_utils.evidence.aggregation import AggregationResult, Aggregator
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble import transports as hubble_transports
 from ansible_collections.netobs.cilium.plugins.module_utils.sources.hubble.capture import CaptureReader
@@ -70,11 +72,9 @@ def hubble_flows(aggregator: Aggregator | None = None, max_violations: int = 0, 
     return flows_result(result, aggregator, max_violations), collection
 
 
+@functools.lru_cache(maxsize=None)
 def _aggregated_drop_events():
     """The ``AggregatedDropEvents`` class, built once on first use (it derives from the Events source)."""
-    built = globals().get('_AGGREGATED_DROP_EVENTS')
-    if built is not None:
-        return built
     from ansible_collections.netobs.cilium.plugins.module_utils.sources.events import collector as events_collector
 
     class AggregatedDropEvents(events_collector.DropEventsCollector):
@@ -94,7 +94,6 @@ def _aggregated_drop_events():
             return _insert_after(result, 'drops_truncated', violations_fields(self.sink, self.max_violations))
 
     AggregatedDropEvents.__module__ = __name__
-    globals()['_AGGREGATED_DROP_EVENTS'] = AggregatedDropEvents
     return AggregatedDropEvents
 
 

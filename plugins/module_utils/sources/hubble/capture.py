@@ -445,9 +445,10 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
         if filled > 1:
             yield from self._lines((bytes(buf[1:filled]),), state, delta + 1)
 
-    def _read_mapped(self, handle, size: int, state: _Input, offset: int = 0):
+    def _read_mapped(self, handle, size: int, state: _Input, offset: int = 0, handler=None):
         """Regular file from ``offset`` (a line start) to ``size``: scan memory-mapped windows (no copy); a window never
-        exceeds ``max_line``."""
+        exceeds ``max_line``. ``handler`` (default: this reader) gets the blocks, over-long lines and the last line."""
+        handler = self if handler is None else handler
         fd = handle.fileno()
         granularity = mmap.ALLOCATIONGRANULARITY
         window = min(self.map_window, self.max_line)
@@ -460,16 +461,16 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
                     start = offset - base
                     last_newline = view.rfind(b'\n', start, length)
                     if last_newline >= 0:
-                        yield from self._block(view, start, last_newline + 1, base, state)
+                        yield from handler._block(view, start, last_newline + 1, base, state)
                         offset = base + last_newline + 1
                         break
                     if base + length >= size:
-                        yield from self._lines((view[start:length],), state, offset)
+                        yield from handler._lines((view[start:length],), state, offset)
                         offset = size
                         break
                 if span >= self.max_line:
                     newline = self._find_newline_mapped(fd, size, offset + self.max_line)
-                    self._overlong(state, newline)
+                    handler._overlong(state, newline)
                     offset = newline + 1
                     break
                 span = min(2 * span, self.max_line)
@@ -507,7 +508,7 @@ class CaptureReader:  # pylint: disable=too-many-instance-attributes
     def _scan_part(self, handle, size: int, split: int):
         """In the child: scan ``[split, size)`` and return what this process needs to replay it (offsets in the file)."""
         scanner = _PartScanner(self, split)
-        for unexpected in scanner._read_mapped(handle, size, scanner.state, split):
+        for unexpected in self._read_mapped(handle, size, scanner.state, split, handler=scanner):
             raise AssertionError('the scanner decodes nothing, got %r' % (unexpected,))  # pragma: no cover
         return scanner.events
 
@@ -657,7 +658,7 @@ def _first_sample(offset: int, every: int) -> int:
 
 
 class _PartScanner:
-    """What a forked child runs: the reader's window loop over ``[split, size)``, recording instead of decoding.
+    """The handler a forked child gives the reader's window loop over ``[split, size)``: records instead of decoding.
 
     Line numbers count from 0 at ``split`` (the parent adds its own count); offsets are offsets in the file. Gives up
     (``events`` is None) past ``PARALLEL_MAX_POSITIONS`` lines to sample or decode."""
@@ -668,12 +669,6 @@ class _PartScanner:
         self.state.next_sample = _first_sample(split, reader.sample_bytes)
         self.events: list | None = []
         self.positions = 0
-        self.max_line = reader.max_line
-        self.map_window = reader.map_window
-        self._find_newline_mapped = reader._find_newline_mapped  # pylint: disable=protected-access
-
-    def _read_mapped(self, handle, size, state, offset):
-        return CaptureReader._read_mapped(self, handle, size, state, offset)  # pylint: disable=protected-access
 
     def _block(self, buf, start, end, delta, state):
         analyzed = self.reader._analyze(buf, start, end, delta, state)  # pylint: disable=protected-access
